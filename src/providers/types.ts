@@ -1,0 +1,85 @@
+/**
+ * What every provider module implements. A provider knows its endpoints, how to build its
+ * authorization URL, how to authenticate to its token endpoint, and how to read its answers and
+ * errors. Nothing outside `src/providers/` knows a provider's quirks.
+ *
+ * @module
+ */
+import type { TdTokenError } from '../errors.js';
+import type { TokenRecord } from '../token.js';
+
+/** The providers td-token speaks to. */
+export type ProviderName = 'tdameritrade' | 'schwab' | 'generic';
+
+/** How a client proves itself at the token endpoint (RFC 6749 section 2.3). */
+export type ClientAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';
+
+/** What a caller gives to make a provider. Every endpoint can be overridden. */
+export interface ProviderOptions {
+  /** TD's consumer key (the `@AMER.OAUTHAP` suffix is added when missing) or Schwab's app key. */
+  clientId: string;
+  /** Schwab's app secret; a generic server's client secret. TD has none. */
+  clientSecret?: string | undefined;
+  /** The callback URL registered with the app, exactly. */
+  redirectUri: string;
+  authorizeUrl?: string | undefined;
+  tokenUrl?: string | undefined;
+  /** Base of the API (accounts, quotes), e.g. `https://api.schwabapi.com`. */
+  apiUrl?: string | undefined;
+  /** Space-separated scopes; only the generic provider sends them. */
+  scope?: string | undefined;
+  /** Generic only: how to authenticate at the token endpoint (default `client_secret_basic` with a secret, else `none`). */
+  clientAuth?: ClientAuthMethod | undefined;
+  /** Generic only: use PKCE S256 (default true). */
+  pkce?: boolean | undefined;
+}
+
+/** A token request ready to send: `POST url` with a form body. */
+export interface TokenRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: URLSearchParams;
+}
+
+/** A provider's answer that was not a 2xx, as read off the wire. */
+export interface ErrorAnswer {
+  status: number;
+  headers: Headers;
+  /** The body as text (may be HTML, empty, or JSON). */
+  body: string;
+  response?: Response | undefined;
+}
+
+export interface Provider {
+  readonly name: ProviderName;
+  /** The client id as sent to the authorization endpoint (TD: with its suffix). */
+  readonly clientId: string;
+  readonly redirectUri: string;
+  readonly authorizeUrl: string;
+  readonly tokenUrl: string;
+  readonly apiUrl: string;
+  readonly scope: string | undefined;
+  /** Whether the authorization URL carries a PKCE challenge. */
+  readonly usesPkce: boolean;
+  /** TD: a refresh grant with `access_type=offline` renews the refresh token. Schwab: never. */
+  readonly canRenewRefreshToken: boolean;
+  /** How long a new refresh token lives when the provider does not say, in ms. */
+  readonly refreshTokenLifetimeMs: number;
+
+  /** The URL to send the person's browser to. */
+  authorizationUrl(params: { state: string; codeChallenge?: string | undefined }): URL;
+  /** The code grant request (`grant_type=authorization_code`). `code` is already decoded. */
+  codeGrantRequest(code: string, codeVerifier?: string): TokenRequest;
+  /** The refresh grant request; `renewRefreshToken` asks TD for a new refresh token. */
+  refreshGrantRequest(refreshToken: string, options: { renewRefreshToken: boolean }): TokenRequest;
+  /** Build the canonical record from a checked 200 body. */
+  toRecord(body: unknown, receivedAt: number, previous?: TokenRecord): TokenRecord;
+  /** Classify a token endpoint failure (`grant` says which grant was sent). */
+  tokenError(answer: ErrorAnswer, grant: 'authorization_code' | 'refresh_token'): TdTokenError;
+  /** Classify an API call failure (401 expired, 403 forbidden, 429, 5xx). */
+  apiError(answer: ErrorAnswer): TdTokenError;
+  /** `GET` this to list accounts. */
+  accountsUrl(): URL;
+  /** `GET` this for quotes of `symbols`. */
+  quotesUrl(symbols: readonly string[]): URL;
+}

@@ -1,0 +1,48 @@
+/**
+ * The contract every token store keeps: load, save, clear, and a lock that works as far as the
+ * store reaches (one process for memory, processes on one machine for file and SQLite, machines
+ * for Redis).
+ *
+ * @module
+ */
+import type { TokenRecord } from '../token.js';
+
+export type StoreKind = 'memory' | 'file' | 'sqlite' | 'redis';
+
+export interface LockOptions {
+  /** How long to wait for the lock before failing with `lock_timeout`, ms (default 30 000). */
+  waitMs?: number;
+  /** How long the lock stays valid if its holder dies without releasing it, ms (default 30 000). */
+  ttlMs?: number;
+  signal?: AbortSignal;
+}
+
+/** A held lock. Save through it, so that a holder whose lock expired cannot overwrite a newer token. */
+export interface StoreLock {
+  /** Save while holding the lock; throws `lock_timeout` (lock lost) instead of overwriting if the lock was taken over. */
+  save(record: TokenRecord): Promise<void>;
+  /** Release the lock; harmless if already released or expired. */
+  release(): Promise<void>;
+}
+
+export interface TokenStore {
+  readonly kind: StoreKind;
+  /** Where the record lives, for people (`status`); never holds a password or token. */
+  readonly location: string;
+  /** The stored record, or undefined when there is none. Throws `invalid_token_file` for a corrupt one. */
+  load(): Promise<TokenRecord | undefined>;
+  /** Replace the stored record atomically (never half-written). */
+  save(record: TokenRecord): Promise<void>;
+  /** Remove the stored record (logout). */
+  clear(): Promise<void>;
+  /** Take the store's lock (exclusive across everything that shares the store). */
+  lock(options?: LockOptions): Promise<StoreLock>;
+  /**
+   * A cheap, synchronous value that changes whenever another writer may have changed the stored
+   * record since this process last loaded or saved it. The token manager's hot path compares it
+   * and reloads only when it moved. `undefined` means the store cannot tell cheaply.
+   */
+  revision(): string | number | undefined;
+  /** Free connections, watchers and handles. */
+  close(): Promise<void>;
+}

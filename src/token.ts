@@ -1,0 +1,272 @@
+/**
+ * The canonical token record, exactly the seed-era `token.json`, and how it is built from a
+ * provider's token response.
+ *
+ * @module
+ */
+import { ProviderError, StoreError } from './errors.js';
+
+/** The record version this release writes. */
+export const TOKEN_RECORD_VERSION = 1;
+
+/**
+ * One login's tokens. Written to a file it is the seed-era `output/token.json`: the six seed
+ * fields always, the optional extras after them. Times are ms since the epoch (UTC by nature).
+ */
+export interface TokenRecord {
+  /** Send as `Authorization: Bearer <access_token>`. */
+  access_token: string;
+  /** When the access token expires, ms epoch (usually 30 minutes after issue). */
+  expires_at: number;
+  /** Gets a new access token once the current one expires. */
+  refresh_token: string;
+  /** When the refresh token expires, ms epoch (90 days TD, 7 days Schwab). */
+  refresh_token_expires_at: number;
+  /** What the app may do on the user's behalf. */
+  scope: string;
+  /** Always `Bearer` for both providers. */
+  token_type: string;
+  /** Which provider issued it (`tdameritrade`, `schwab`, `generic`, ...). */
+  provider?: string;
+  /** When this access token was received, ms epoch. */
+  issued_at?: number;
+  /** When this refresh token was received (the browser login, or a TD renewal), ms epoch. */
+  refresh_token_issued_at?: number;
+  /** Record format version. */
+  version?: number;
+}
+
+/** A token endpoint's 200 body, in wire names. Unknown members are kept but unused. */
+export interface TokenResponse {
+  access_token: string;
+  token_type?: string;
+  expires_in?: number;
+  refresh_token?: string;
+  refresh_token_expires_in?: number;
+  scope?: string;
+  id_token?: string;
+  [member: string]: unknown;
+}
+
+/** What a provider tells {@link tokenRecordFromResponse} about its lifetimes. */
+export interface RecordOptions {
+  /** When the response was received, ms epoch. Lifetimes count from here. */
+  receivedAt: number;
+  /** The stored record this response refreshes, if any. */
+  previous?: TokenRecord | undefined;
+  /** Provider name written into the record. */
+  provider?: string | undefined;
+  /** Access lifetime to assume when `expires_in` is absent, in seconds. */
+  defaultExpiresInSec?: number | undefined;
+  /** Refresh lifetime to assume when `refresh_token_expires_in` is absent, in ms. */
+  defaultRefreshLifetimeMs?: number | undefined;
+  /**
+   * True where the refresh token's life counts from the browser login and refreshing never
+   * extends it (Schwab): a refresh keeps the previous expiry even when the provider gives no
+   * lifetime.
+   */
+  refreshExpiryFixedAtLogin?: boolean | undefined;
+  /** The scope asked for, used when the response names none. */
+  requestedScope?: string | undefined;
+}
+
+const SEED_FIELDS = [
+  'access_token',
+  'expires_at',
+  'refresh_token',
+  'refresh_token_expires_at',
+  'scope',
+  'token_type',
+] as const;
+
+const EXTRA_NUMBER_FIELDS = ['issued_at', 'refresh_token_issued_at', 'version'] as const;
+
+function isNonEmptyString(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0;
+}
+
+function isPositiveSeconds(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0;
+}
+
+function invalidResponse(problem: string): ProviderError {
+  return new ProviderError(
+    'invalid_response',
+    `the token endpoint's answer ${problem}. check that the token URL points at an OAuth 2.0 token endpoint (td-token status shows it)`,
+  );
+}
+
+/**
+ * Check that a parsed 200 body is a token response. Throws `invalid_response` naming the field.
+ */
+export function assertTokenResponse(body: unknown): asserts body is TokenResponse {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw invalidResponse('is not a JSON object');
+  }
+  const b = body as Record<string, unknown>;
+  if (!isNonEmptyString(b['access_token'])) throw invalidResponse('has no access_token');
+  if (b['token_type'] !== undefined && typeof b['token_type'] !== 'string') {
+    throw invalidResponse('has a token_type that is not a string');
+  }
+  if (b['token_type'] !== undefined && String(b['token_type']).toLowerCase() !== 'bearer') {
+    throw invalidResponse(`has token_type "${String(b['token_type'])}" where Bearer was expected`);
+  }
+  for (const field of ['expires_in', 'refresh_token_expires_in'] as const) {
+    const v = b[field];
+    if (v === undefined) continue;
+    // Some servers send numbers as strings; accept a plain decimal string.
+    if (typeof v === 'string' && /^\d+$/.test(v)) {
+      b[field] = Number(v);
+      continue;
+    }
+    if (!isPositiveSeconds(v)) throw invalidResponse(`has a ${field} that is not a positive number`);
+  }
+  for (const field of ['refresh_token', 'scope', 'id_token'] as const) {
+    const v = b[field];
+    if (v !== undefined && typeof v !== 'string') {
+      throw invalidResponse(`has a ${field} that is not a string`);
+    }
+  }
+  if (b['refresh_token'] === '') throw invalidResponse('has an empty refresh_token');
+}
+
+/**
+ * Build the canonical record from a token response, counting lifetimes from the time of
+ * receipt. A response without a `refresh_token` keeps the stored one and its expiry.
+ *
+ * @example
+ * const record = tokenRecordFromResponse(body, { receivedAt: Date.now(), provider: 'schwab',
+ *   defaultRefreshLifetimeMs: 7 * 86_400_000, refreshExpiryFixedAtLogin: true });
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
+ */
+export function tokenRecordFromResponse(
+  response: TokenResponse,
+  options: RecordOptions,
+): TokenRecord {
+  assertTokenResponse(response);
+  const { receivedAt, previous } = options;
+  const expiresIn = response.expires_in ?? options.defaultExpiresInSec ?? 1800;
+
+  let refreshToken: string;
+  let refreshExpiresAt: number;
+  let refreshIssuedAt: number | undefined;
+  if (response.refresh_token === undefined) {
+    if (!previous) throw invalidResponse('has no refresh_token and none is stored');
+    refreshToken = previous.refresh_token;
+    refreshExpiresAt = previous.refresh_token_expires_at;
+    refreshIssuedAt = previous.refresh_token_issued_at;
+  } else if (response.refresh_token_expires_in !== undefined) {
+    refreshToken = response.refresh_token;
+    refreshExpiresAt = receivedAt + response.refresh_token_expires_in * 1000;
+    refreshIssuedAt = receivedAt;
+  } else if (previous && (options.refreshExpiryFixedAtLogin || previous.refresh_token === response.refresh_token)) {
+    // Schwab: the refresh token lives 7 days from the browser login, whatever refreshing does.
+    refreshToken = response.refresh_token;
+    refreshExpiresAt = previous.refresh_token_expires_at;
+    refreshIssuedAt = previous.refresh_token_issued_at;
+  } else {
+    refreshToken = response.refresh_token;
+    refreshExpiresAt = receivedAt + (options.defaultRefreshLifetimeMs ?? 90 * 86_400_000);
+    refreshIssuedAt = receivedAt;
+  }
+
+  const record: TokenRecord = {
+    access_token: response.access_token,
+    expires_at: receivedAt + expiresIn * 1000,
+    refresh_token: refreshToken,
+    refresh_token_expires_at: refreshExpiresAt,
+    scope: response.scope ?? previous?.scope ?? options.requestedScope ?? '',
+    token_type: response.token_type ?? 'Bearer',
+  };
+  const provider = options.provider ?? previous?.provider;
+  if (provider !== undefined) record.provider = provider;
+  record.issued_at = receivedAt;
+  if (refreshIssuedAt !== undefined) record.refresh_token_issued_at = refreshIssuedAt;
+  record.version = TOKEN_RECORD_VERSION;
+  return record;
+}
+
+function invalidRecord(source: string, problem: string): StoreError {
+  return new StoreError(
+    'invalid_token_file',
+    `the token record in ${source} ${problem}. it may be truncated or hand-edited: run 'td-token login' to replace it, or restore it from a backup`,
+  );
+}
+
+/**
+ * Check a parsed value against the record's schema. `source` names where it came from (a file
+ * path, `sqlite:/path#profile`, `redis://host/key`) for the error message.
+ */
+export function validateTokenRecord(value: unknown, source: string): TokenRecord {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalidRecord(source, 'is not a JSON object');
+  }
+  const v = value as Record<string, unknown>;
+  for (const field of ['access_token', 'refresh_token'] as const) {
+    if (!isNonEmptyString(v[field])) throw invalidRecord(source, `has no ${field}`);
+  }
+  for (const field of ['expires_at', 'refresh_token_expires_at'] as const) {
+    const n = v[field];
+    if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) {
+      throw invalidRecord(source, `has a ${field} that is not a time in ms since the epoch`);
+    }
+  }
+  for (const field of ['scope', 'token_type'] as const) {
+    if (typeof v[field] !== 'string') throw invalidRecord(source, `has no ${field}`);
+  }
+  if (v['provider'] !== undefined && typeof v['provider'] !== 'string') {
+    throw invalidRecord(source, 'has a provider that is not a string');
+  }
+  for (const field of EXTRA_NUMBER_FIELDS) {
+    const n = v[field];
+    if (n !== undefined && (typeof n !== 'number' || !Number.isFinite(n))) {
+      throw invalidRecord(source, `has a ${field} that is not a number`);
+    }
+  }
+  return v as unknown as TokenRecord;
+}
+
+/** Parse a stored record's text (a token file, a database value). */
+export function parseTokenRecord(text: string, source: string): TokenRecord {
+  if (text.trim() === '') throw invalidRecord(source, 'is empty');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    throw new StoreError(
+      'invalid_token_file',
+      `the token record in ${source} is not valid JSON (truncated or hand-edited?). run 'td-token login' to replace it, or restore it from a backup`,
+      { cause },
+    );
+  }
+  return validateTokenRecord(value, source);
+}
+
+/**
+ * The record as the seed's `token.json`: the six seed fields first, in the seed's order, then
+ * the extras, two-space indented, with a final newline.
+ */
+export function serializeTokenRecord(record: TokenRecord): string {
+  const ordered: Record<string, unknown> = {};
+  for (const field of SEED_FIELDS) ordered[field] = record[field];
+  for (const [key, value] of Object.entries(record)) {
+    if (!(key in ordered) && value !== undefined) ordered[key] = value;
+  }
+  return `${JSON.stringify(ordered, null, 2)}\n`;
+}
+
+/** True while the access token stays valid for at least `marginMs` more. */
+export function isAccessTokenFresh(record: TokenRecord, now: number, marginMs = 0): boolean {
+  return record.expires_at - marginMs > now;
+}
+
+/** True once the refresh token can no longer be used. */
+export function isRefreshTokenExpired(record: TokenRecord, now: number): boolean {
+  return record.refresh_token_expires_at <= now;
+}
+
+/** A token shortened for people to read: never enough of it to use. */
+export function maskToken(token: string): string {
+  if (token.length <= 8) return '****';
+  return `${token.slice(0, 4)}…(${token.length} chars)`;
+}
