@@ -1,0 +1,116 @@
+/**
+ * Where td-token keeps its files: the user's config folder and what lives in it.
+ *
+ * - Linux and other Unix: `$XDG_CONFIG_HOME/td-token`, else `~/.config/td-token`
+ * - macOS: `$XDG_CONFIG_HOME/td-token` when set, else `~/Library/Preferences/td-token`
+ * - Windows: `%APPDATA%\td-token`, else `~\AppData\Roaming\td-token`
+ *
+ * Inside it: `config.json` (optional settings), `tokens/<profile>.json` (the default file store,
+ * one file per profile), `tokens.db` (the default SQLite store), `certs/` (the login server's
+ * certificate) and `sandbox/` (the addresses of running `td-token sandbox` processes).
+ *
+ * @module
+ */
+import { homedir } from 'node:os';
+import { isAbsolute, join, posix, win32 } from 'node:path';
+
+/** The folder name td-token uses inside the platform's config folder. */
+export const APP_DIR_NAME = 'td-token';
+
+/** Overrides for tests and for callers that know better than `process`. */
+export interface PathOptions {
+  /** `process.platform` unless given. */
+  platform?: NodeJS.Platform | undefined;
+  /** The home folder when the environment names none (`HOME` / `USERPROFILE`). */
+  homedir?: string | undefined;
+}
+
+function homeOf(env: NodeJS.ProcessEnv, platform: NodeJS.Platform, options: PathOptions): string {
+  const fromEnv = platform === 'win32' ? (env['USERPROFILE'] ?? env['HOME']) : env['HOME'];
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  return options.homedir ?? homedir();
+}
+
+/**
+ * The user's td-token config folder.
+ *
+ * @example
+ * configDir({ XDG_CONFIG_HOME: '/home/ann/.cfg' }) // '/home/ann/.cfg/td-token' on Linux
+ */
+export function configDir(env: NodeJS.ProcessEnv = process.env, options: PathOptions = {}): string {
+  if (typeof env !== 'object' || env === null) throw new TypeError('"env" must be an object');
+  const platform = options.platform ?? process.platform;
+  const path = platform === 'win32' ? win32 : posix;
+  const xdg = env['XDG_CONFIG_HOME'];
+  if (platform === 'win32') {
+    const appData = env['APPDATA'];
+    if (appData !== undefined && appData !== '') return path.join(appData, APP_DIR_NAME);
+    return path.join(homeOf(env, platform, options), 'AppData', 'Roaming', APP_DIR_NAME);
+  }
+  // The XDG spec says a relative XDG_CONFIG_HOME is invalid and must be ignored.
+  if (xdg !== undefined && xdg !== '' && path.isAbsolute(xdg)) return path.join(xdg, APP_DIR_NAME);
+  const home = homeOf(env, platform, options);
+  if (platform === 'darwin') return path.join(home, 'Library', 'Preferences', APP_DIR_NAME);
+  return path.join(home, '.config', APP_DIR_NAME);
+}
+
+const PROFILE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** True for a profile name that is safe as a file name: letters, digits, `.`, `_`, `-`, up to 64. */
+export function isValidProfileName(profile: string): boolean {
+  return PROFILE_PATTERN.test(profile) && !profile.endsWith('.');
+}
+
+/** The default file store for a profile: `<config>/tokens/<profile>.json`. */
+export function defaultTokenPath(
+  profile: string,
+  env: NodeJS.ProcessEnv = process.env,
+  options: PathOptions = {},
+): string {
+  if (typeof profile !== 'string' || !isValidProfileName(profile)) {
+    throw new TypeError('"profile" must be a name of letters, digits, ".", "_" or "-"');
+  }
+  return join(configDir(env, options), 'tokens', `${profile}.json`);
+}
+
+/** The default SQLite store, shared by all profiles: `<config>/tokens.db`. */
+export function defaultSqlitePath(
+  env: NodeJS.ProcessEnv = process.env,
+  options: PathOptions = {},
+): string {
+  return join(configDir(env, options), 'tokens.db');
+}
+
+/** The login server's certificate folder: `<config>/certs`. */
+export function certDir(env: NodeJS.ProcessEnv = process.env, options: PathOptions = {}): string {
+  return join(configDir(env, options), 'certs');
+}
+
+/** The optional settings file: `<config>/config.json`. */
+export function configFilePath(
+  env: NodeJS.ProcessEnv = process.env,
+  options: PathOptions = {},
+): string {
+  return join(configDir(env, options), 'config.json');
+}
+
+/** Where a running `td-token sandbox` of a flavor records its addresses. */
+export function sandboxRecordPath(
+  flavor: 'tdameritrade' | 'schwab',
+  env: NodeJS.ProcessEnv = process.env,
+  options: PathOptions = {},
+): string {
+  return join(configDir(env, options), 'sandbox', `${flavor}.json`);
+}
+
+/** Resolve `path` against `base` unless it is absolute already; `~/` means the home folder. */
+export function resolvePath(
+  path: string,
+  base: string,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  if (path === '~' || path.startsWith('~/')) {
+    return join(homeOf(env, process.platform, {}), path.slice(1));
+  }
+  return isAbsolute(path) ? path : join(base, path);
+}
