@@ -1,0 +1,143 @@
+/**
+ * Atomic, durable file replacement: a temporary file in the same folder (random name, mode 0600,
+ * created exclusively), written, flushed to disk, renamed over the target, and the folder
+ * flushed so that the rename itself survives a crash. A reader sees the old file or the new
+ * one, never a mix; a failed write leaves the old file as it was and removes the temporary one.
+ *
+ * @internal
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { constants, promises as fsp } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { StoreError } from '../errors.js';
+
+/** Mode of every file td-token writes: owner read/write only. */
+export const FILE_MODE = 0o600;
+/** Mode of every folder td-token creates: owner only. */
+export const FOLDER_MODE = 0o700;
+
+/** Quote a path for a shell command in a message, only when it needs it. */
+export function shellQuote(path: string): string {
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The fix for a failed file operation, by its error code. Messages never carry file contents.
+ */
+export function fileErrorFix(code: string | undefined, path: string): string {
+  const dir = shellQuote(dirname(path));
+  switch (code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return 'the disk (or your quota) is full: free some space and run the command again';
+    case 'EFBIG':
+      return 'the file size limit was reached (ulimit -f): raise it and run the command again';
+    case 'EROFS':
+      return 'the file system is read-only: choose a writable place with --token-file or --store-url';
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied: check who owns the folder (ls -ld ${dir}) or choose another place with --token-file`;
+    case 'ENOTDIR':
+    case 'EISDIR':
+      return `part of the path is not what it should be (a file where a folder belongs, or the reverse): check ${dir} or choose another place with --token-file`;
+    default:
+      return 'check the path and the disk, then run the command again';
+  }
+}
+
+/** A `store_error` naming the path, the operation, the system's reason and the fix. */
+export function fileStoreError(action: string, path: string, cause: unknown): StoreError {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  const reason = code ?? (cause instanceof Error ? cause.message : String(cause));
+  return new StoreError(
+    'store_error',
+    `could not ${action} ${path} (${reason}). ${fileErrorFix(code, path)}`,
+    { cause },
+  );
+}
+
+/**
+ * Create `dir` and any missing parents with mode 0700. Folders that already exist (the user's
+ * home, the working folder) are left as they are.
+ */
+export async function ensureFolder(dir: string): Promise<void> {
+  try {
+    await fsp.mkdir(dir, { recursive: true, mode: FOLDER_MODE });
+  } catch (cause) {
+    throw fileStoreError('create the folder', dir, cause);
+  }
+}
+
+/** Flush a folder's entries (a rename or an unlink) to disk; a no-op where folders cannot be opened. */
+export async function syncFolder(dir: string): Promise<void> {
+  let handle: fsp.FileHandle | undefined;
+  try {
+    handle = await fsp.open(dir, constants.O_RDONLY);
+    await handle.sync();
+  } catch (cause) {
+    // Windows cannot open or flush folders; some file systems refuse fsync on them.
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'EACCES') {
+      throw cause;
+    }
+  } finally {
+    await handle?.close();
+  }
+}
+
+/** Options for {@link writeFileAtomic}. */
+export interface AtomicWriteOptions {
+  /**
+   * Runs after the temporary file is on disk and just before the rename; throwing cancels the
+   * write (the temporary file is removed, the old file stays). Used to check a lock.
+   */
+  beforeRename?: () => void | Promise<void>;
+  /** Runs after the rename (still before the folder is flushed), e.g. to release a guard. */
+  afterRename?: () => void | Promise<void>;
+}
+
+/**
+ * Replace `path` with `data`, atomically and durably, mode 0600. The folder must exist. Errors
+ * from the file system are `store_error`s naming the path and the fix; errors thrown by
+ * `beforeRename` pass through unchanged.
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: string,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
+  const dir = dirname(path);
+  const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  let handle: fsp.FileHandle | undefined;
+  let stage = 'write';
+  try {
+    handle = await fsp.open(
+      temp,
+      constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY,
+      FILE_MODE,
+    );
+    await handle.writeFile(data, 'utf8');
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    stage = 'check';
+    await options.beforeRename?.();
+    stage = 'write';
+    try {
+      await fsp.rename(temp, path);
+    } finally {
+      await options.afterRename?.();
+    }
+  } catch (cause) {
+    if (handle) await handle.close().catch(() => undefined);
+    await fsp.rm(temp, { force: true }).catch(() => undefined);
+    if (stage === 'check') throw cause;
+    throw fileStoreError('write the token file', path, cause);
+  }
+  try {
+    await syncFolder(dir);
+  } catch (cause) {
+    throw fileStoreError('flush the folder of', path, cause);
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * What every store's lock shares: defaults, the polling back-off, and the errors.
+ *
+ * @internal
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { StoreError } from '../errors.js';
+import type { LockOptions } from './types.js';
+
+/** How long `lock()` waits by default, ms. */
+export const DEFAULT_LOCK_WAIT_MS = 30_000;
+/** How long a lock lives by default if its holder never releases it, ms. */
+export const DEFAULT_LOCK_TTL_MS = 30_000;
+
+/** Checked, defaulted lock options. */
+export interface ResolvedLockOptions {
+  waitMs: number;
+  ttlMs: number;
+  signal: AbortSignal | undefined;
+}
+
+/** Apply defaults to {@link LockOptions}; a bad value is a TypeError naming it. */
+export function resolveLockOptions(options: LockOptions | undefined): ResolvedLockOptions {
+  const waitMs = options?.waitMs ?? DEFAULT_LOCK_WAIT_MS;
+  const ttlMs = options?.ttlMs ?? DEFAULT_LOCK_TTL_MS;
+  if (typeof waitMs !== 'number' || !Number.isFinite(waitMs) || waitMs < 0) {
+    throw new TypeError('"options.waitMs" must be a non-negative number');
+  }
+  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) {
+    throw new TypeError('"options.ttlMs" must be a positive number');
+  }
+  return { waitMs, ttlMs: Math.ceil(ttlMs), signal: options?.signal };
+}
+
+/** A random value that identifies one holder of one lock. */
+export function newLockToken(): string {
+  return randomBytes(16).toString('hex');
+}
+
+/**
+ * The wait before the next attempt: starts at 2 ms and doubles to 25 ms, with jitter so that
+ * many waiters do not poll in step, and never past the deadline.
+ */
+export function pollDelayMs(attempt: number, deadline: number, now: number): number {
+  const base = Math.min(25, 2 * 2 ** Math.min(attempt, 4));
+  const jittered = base / 2 + Math.random() * base;
+  return Math.max(0, Math.min(jittered, deadline - now));
+}
+
+/** Sleep, or throw the signal's reason when it aborts. */
+export async function sleepFor(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  signal?.throwIfAborted();
+  await delay(ms, undefined, signal ? { signal } : undefined);
+}
+
+/** The error for a lock not taken within `waitMs`. */
+export function lockTimeoutError(location: string, waitMs: number, holder?: string): StoreError {
+  const held = holder ? ` (held by ${holder})` : '';
+  return new StoreError(
+    'lock_timeout',
+    `could not take the lock on ${location} within ${waitMs} ms${held}. another td-token process is refreshing; try again, or raise the lock wait time`,
+  );
+}
+
+/** The error for a save through a lock that expired or was taken over. */
+export function lockLostError(location: string): StoreError {
+  return new StoreError(
+    'lock_timeout',
+    `the lock on ${location} was lost (it expired or another process took it over), so this save was refused to keep the newer token. load the token again and retry, or raise the lock's ttl`,
+  );
+}
