@@ -301,9 +301,7 @@ export async function runLoginServer(
     if (options.cert !== undefined) {
       tls = options.cert;
     } else {
-      const made = await ensureCertificate(
-        options.certDir ?? join(configDir(process.env), 'certs'),
-      );
+      const made = await ensureCertificate(options.certDir ?? defaultCertDir(process.env));
       tls = { cert: made.cert, key: made.key };
       certPath = made.certPath;
       if (made.created)
