@@ -1,0 +1,111 @@
+/**
+ * Authenticated API calls: the bearer token on every request, one refresh and retry after a
+ * 401, and the provider's own reading of every other failure.
+ *
+ * @module
+ */
+import { ForbiddenError, ProviderError } from './errors.js';
+import type { ErrorAnswer, Provider } from './providers/types.js';
+import type { TokenRecord } from './token.js';
+import { assertSecureUrl } from './util/url.js';
+
+/**
+ * What the API helpers need from a token manager.
+ *
+ * @internal
+ */
+export interface ApiClient {
+  readonly provider: Provider;
+  readonly fetch: typeof fetch;
+  /** A valid access token. */
+  getAccessToken(): Promise<string>;
+  /** Refresh because `rejected` was answered 401, unless it was already replaced. */
+  refreshRejected(rejected: string): Promise<TokenRecord>;
+}
+
+async function readAnswer(response: Response): Promise<ErrorAnswer> {
+  let body = '';
+  try {
+    body = await response.text();
+  } catch {
+    // A body cut short is still an answer with a status.
+  }
+  return { status: response.status, headers: response.headers, body, response };
+}
+
+/**
+ * `fetch` with `Authorization: Bearer <access token>`. `input` may be a path, resolved against
+ * the provider's API URL. On a 401 the token is refreshed and the request sent once more; a 403
+ * throws {@link ForbiddenError}; any other answer that is not 2xx throws what the provider makes
+ * of it (`token_expired`, `rate_limited`, `provider_unavailable`, ...).
+ *
+ * @example
+ * const response = await authorizedFetch(client, '/v1/accounts');
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.1
+ */
+export async function authorizedFetch(
+  client: ApiClient,
+  input: string | URL,
+  init: RequestInit = {},
+): Promise<Response> {
+  if (typeof input !== 'string' && !(input instanceof URL)) {
+    throw new TypeError('"input" must be a URL or a string');
+  }
+  const url = assertSecureUrl(new URL(input, client.provider.apiUrl).href, 'API URL');
+  const send = (token: string): Promise<Response> => {
+    const headers = new Headers(init.headers);
+    headers.set('authorization', `Bearer ${token}`);
+    if (!headers.has('accept')) headers.set('accept', 'application/json');
+    return client.fetch(url, { ...init, headers });
+  };
+
+  const token = await client.getAccessToken();
+  let response = await send(token);
+  if (response.status === 401) {
+    await response.body?.cancel().catch(() => undefined);
+    const record = await client.refreshRejected(token);
+    response = await send(record.access_token);
+  }
+  if (response.ok) return response;
+
+  const answer = await readAnswer(response);
+  const error = client.provider.apiError(answer);
+  if (response.status === 403 && !(error instanceof ForbiddenError)) {
+    throw new ForbiddenError(
+      `${url.origin} refused access to ${url.pathname} (HTTP 403). check that the app is approved for this API and the login has access to the account`,
+      { status: 403, response, cause: error },
+    );
+  }
+  throw error;
+}
+
+async function getJson(client: ApiClient, url: URL): Promise<unknown> {
+  const response = await authorizedFetch(client, url);
+  const text = await response.text();
+  try {
+    return JSON.parse(text);
+  } catch (cause) {
+    throw new ProviderError(
+      'invalid_response',
+      `${url.origin}${url.pathname} answered with something that is not JSON. check that the API URL points at the provider's API (td-token status shows it)`,
+      { cause, status: response.status },
+    );
+  }
+}
+
+/** The accounts the login may see, as the provider returns them. */
+export function getAccounts(client: ApiClient): Promise<unknown> {
+  return getJson(client, client.provider.accountsUrl());
+}
+
+/** Quotes for `symbols`, as the provider returns them. */
+export function getQuotes(client: ApiClient, symbols: readonly string[]): Promise<unknown> {
+  if (
+    !Array.isArray(symbols) ||
+    symbols.length === 0 ||
+    symbols.some((s) => typeof s !== 'string' || s.trim() === '')
+  ) {
+    return Promise.reject(new TypeError('"symbols" must be a non-empty array of symbols'));
+  }
+  return getJson(client, client.provider.quotesUrl(symbols));
+}

@@ -1,0 +1,490 @@
+/**
+ * The token manager: always a valid access token, one refresh at a time.
+ *
+ * - In one process, concurrent callers share one refresh (single flight).
+ * - Across processes and machines the store's lock decides: whoever takes it second reads the
+ *   store again and uses the token the first one saved instead of refreshing again.
+ * - TD refresh tokens are renewed (`access_type=offline`) only inside a window before they expire;
+ *   Schwab's cannot be renewed, so the manager warns as their end comes near.
+ *
+ * @module
+ */
+import { EventEmitter } from 'node:events';
+import { authorizedFetch, getAccounts, getQuotes } from './api.js';
+import { isTdTokenError, LoginRequiredError, StoreError } from './errors.js';
+import { type RetryOptions, refreshAccessToken } from './oauth/index.js';
+import type { Provider } from './providers/types.js';
+import type { StoreLock, TokenStore } from './stores/types.js';
+import { isAccessTokenFresh, isRefreshTokenExpired, type TokenRecord } from './token.js';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+/** Options of {@link TokenManager}. Every one has a default. */
+export interface TokenManagerOptions {
+  /** An access token is handed out only while it stays valid this much longer, ms (default 5 minutes). */
+  marginMs?: number;
+  /** TD: renew the refresh token once fewer than this many days of its life remain (default 7). */
+  renewWithinDays?: number;
+  /** Emit `refresh-token-expiring` as the refresh token's remaining life crosses these hours (default [48, 24]). */
+  warnAtHours?: number[];
+  /** The fetch used for the token endpoint and API calls (default the global fetch). */
+  fetch?: typeof fetch;
+  /** The clock, ms since the epoch (default `Date.now`). */
+  now?: () => number;
+  /** Retries of transient token endpoint failures, or `false` for none. */
+  retry?: RetryOptions | false;
+  /** How long to wait for the store's lock before failing with `lock_timeout`, ms (default 30 000). */
+  lockWaitMs?: number;
+  /**
+   * How long the store's lock outlives a holder that died, ms (default 30 000). A refresh is
+   * abandoned before this runs out, so that a slow holder never writes after losing its lock.
+   */
+  lockTtlMs?: number;
+}
+
+/** Payload of the `refresh` event. */
+export interface RefreshEvent {
+  /** When the new access token expires, ms epoch. */
+  expiresAt: number;
+  /** True when the provider also issued a new refresh token (a TD renewal). */
+  refreshTokenRenewed: boolean;
+}
+
+/** Payload of the `refresh-token-expiring` event. */
+export interface RefreshTokenExpiringEvent {
+  /** When the refresh token expires, ms epoch. */
+  expiresAt: number;
+  /** Hours of life left, rounded down to a tenth. */
+  hoursLeft: number;
+}
+
+/** The events a {@link TokenManager} emits. */
+export interface TokenManagerEvents {
+  refresh: [RefreshEvent];
+  'refresh-token-expiring': [RefreshTokenExpiringEvent];
+  'login-required': [LoginRequiredError];
+}
+
+interface Cached {
+  record: TokenRecord;
+  /** `expires_at - marginMs`: the hot path compares the clock against this alone. */
+  freshUntil: number;
+  /** The store's revision when the record was loaded or saved; `undefined` never matches. */
+  revision: string | number | undefined;
+  token: Promise<string>;
+  recordPromise: Promise<TokenRecord>;
+}
+
+function checkNumber(value: unknown, name: string, min: number): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new TypeError(`"${name}" must be a number of at least ${min}`);
+  }
+}
+
+/**
+ * Hands out valid access tokens for one profile, refreshing them through the provider and
+ * keeping them in a store.
+ *
+ * @example
+ * const store = await createStore({ kind: 'file', path: 'token.json' });
+ * const manager = new TokenManager(createProvider('schwab', options), store);
+ * manager.on('refresh-token-expiring', ({ hoursLeft }) => console.warn(`log in again within ${hoursLeft} h`));
+ * const token = await manager.getAccessToken();
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ */
+export class TokenManager extends EventEmitter<TokenManagerEvents> {
+  /** The provider tokens are refreshed with. */
+  readonly provider: Provider;
+  /** Where the token record lives. */
+  readonly store: TokenStore;
+  /** See {@link TokenManagerOptions.marginMs}. */
+  readonly marginMs: number;
+  /** See {@link TokenManagerOptions.renewWithinDays}. */
+  readonly renewWithinDays: number;
+  /** See {@link TokenManagerOptions.warnAtHours}; sorted from the most hours to the fewest. */
+  readonly warnAtHours: readonly number[];
+  /** The clock the manager runs on. */
+  readonly now: () => number;
+
+  readonly #fetch: typeof fetch | undefined;
+  readonly #retry: RetryOptions | false | undefined;
+  readonly #lockWaitMs: number | undefined;
+  readonly #lockTtlMs: number;
+  #cached: Cached | undefined;
+  #inflight: Promise<TokenRecord> | undefined;
+  #forced: Promise<TokenRecord> | undefined;
+  /** Thresholds already warned about, as `${refresh_token_expires_at}:${hours}`. */
+  readonly #warned = new Set<string>();
+
+  constructor(provider: Provider, store: TokenStore, options: TokenManagerOptions = {}) {
+    super();
+    if (typeof provider !== 'object' || provider === null) {
+      throw new TypeError('"provider" must be a provider (see createProvider)');
+    }
+    if (typeof store !== 'object' || store === null || typeof store.load !== 'function') {
+      throw new TypeError('"store" must be a token store (see createStore)');
+    }
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError('"options" must be an object');
+    }
+    checkNumber(options.marginMs, 'options.marginMs', 0);
+    checkNumber(options.renewWithinDays, 'options.renewWithinDays', 0);
+    checkNumber(options.lockWaitMs, 'options.lockWaitMs', 0);
+    checkNumber(options.lockTtlMs, 'options.lockTtlMs', 1);
+    if (options.warnAtHours !== undefined) {
+      if (
+        !Array.isArray(options.warnAtHours) ||
+        options.warnAtHours.some((h) => typeof h !== 'number' || !Number.isFinite(h) || h <= 0)
+      ) {
+        throw new TypeError('"options.warnAtHours" must be an array of positive numbers');
+      }
+    }
+    if (options.now !== undefined && typeof options.now !== 'function') {
+      throw new TypeError('"options.now" must be a function');
+    }
+    if (options.fetch !== undefined && typeof options.fetch !== 'function') {
+      throw new TypeError('"options.fetch" must be a function');
+    }
+    this.provider = provider;
+    this.store = store;
+    this.marginMs = options.marginMs ?? 5 * MINUTE;
+    this.renewWithinDays = options.renewWithinDays ?? 7;
+    this.warnAtHours = [...(options.warnAtHours ?? [48, 24])].sort((a, b) => b - a);
+    this.now = options.now ?? Date.now;
+    this.#fetch = options.fetch;
+    this.#retry = options.retry;
+    this.#lockWaitMs = options.lockWaitMs;
+    this.#lockTtlMs = options.lockTtlMs ?? 30_000;
+  }
+
+  /**
+   * A valid access token, good for at least `marginMs` more. From memory when the cached one is
+   * fresh and no other writer touched the store; otherwise from the store, refreshing when it
+   * must. Throws {@link LoginRequiredError} when only a person can fix things.
+   */
+  getAccessToken(): Promise<string> {
+    const c = this.#cached;
+    if (
+      c !== undefined &&
+      c.freshUntil > this.now() &&
+      c.revision !== undefined &&
+      c.revision === this.store.revision()
+    ) {
+      return c.token;
+    }
+    return this.#obtain().then((r) => r.access_token);
+  }
+
+  /** Like {@link getAccessToken}, but the whole token record. */
+  getToken(): Promise<TokenRecord> {
+    const c = this.#cached;
+    if (
+      c !== undefined &&
+      c.freshUntil > this.now() &&
+      c.revision !== undefined &&
+      c.revision === this.store.revision()
+    ) {
+      return c.recordPromise;
+    }
+    return this.#obtain();
+  }
+
+  /**
+   * Refresh now if the access token is no longer fresh, or always with `force`. Returns the
+   * record in the store afterwards (which may be another process's fresh refresh).
+   */
+  refresh(options: { force?: boolean } = {}): Promise<TokenRecord> {
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError('"options" must be an object');
+    }
+    if (!options.force) return this.#obtain();
+    return this.#force({ force: true });
+  }
+
+  /**
+   * Refresh after an API call answered 401 to `rejected`: unless another caller or process has
+   * already replaced that token with a fresh one, force a refresh.
+   *
+   * @internal used by the authenticated fetch
+   */
+  refreshRejected(rejected: string): Promise<TokenRecord> {
+    const c = this.#cached;
+    if (c !== undefined && c.record.access_token !== rejected && c.freshUntil > this.now()) {
+      if (c.revision !== undefined && c.revision === this.store.revision()) return c.recordPromise;
+    }
+    return this.#force({ force: true, rejected });
+  }
+
+  /**
+   * Log in: when a stored refresh token is still alive, try a silent refresh first; otherwise
+   * (or with `forceBrowser`, or when the silent refresh is refused) call `interactive` and save
+   * what it returns.
+   */
+  async login(
+    interactive: () => Promise<TokenRecord>,
+    options: { forceBrowser?: boolean } = {},
+  ): Promise<TokenRecord> {
+    if (typeof interactive !== 'function') {
+      throw new TypeError('"interactive" must be a function returning a token record');
+    }
+    if (!options.forceBrowser) {
+      const stored = await this.store.load();
+      if (stored !== undefined && !isRefreshTokenExpired(stored, this.now())) {
+        try {
+          return await this.refresh({ force: true });
+        } catch (err) {
+          // A provider outage or a store failure would defeat a browser login too.
+          if (!isTdTokenError(err) || err.transient || err instanceof StoreError) throw err;
+        }
+      }
+    }
+    const record = await interactive();
+    await this.saveLogin(record);
+    return record;
+  }
+
+  /** Save a record from a browser login (under the store's lock) and use it from now on. */
+  async saveLogin(record: TokenRecord): Promise<void> {
+    if (typeof record !== 'object' || record === null || typeof record.access_token !== 'string') {
+      throw new TypeError('"record" must be a token record');
+    }
+    const lock = await this.#lock();
+    try {
+      await lock.save(record);
+      this.#remember(record, this.store.revision());
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Forget the login: clear the store and the cache. */
+  async logout(): Promise<void> {
+    const lock = await this.#lock();
+    try {
+      this.#cached = undefined;
+      await this.store.clear();
+    } finally {
+      await lock.release();
+    }
+    this.#cached = undefined;
+  }
+
+  /** The stored record as it is, without refreshing; undefined when there is none. */
+  peek(): Promise<TokenRecord | undefined> {
+    return this.store.load();
+  }
+
+  /**
+   * `fetch` with `Authorization: Bearer <token>`. A 401 refreshes and retries once; a 403 throws
+   * {@link ForbiddenError}; other failures throw the provider's classification of the answer.
+   */
+  fetch(input: string | URL, init?: RequestInit): Promise<Response> {
+    return authorizedFetch(this.#apiClient(), input, init);
+  }
+
+  /** The accounts the login may see (TD `/v1/accounts`, Schwab `/trader/v1/accounts/accountNumbers`). */
+  getAccounts(): Promise<unknown> {
+    return getAccounts(this.#apiClient());
+  }
+
+  /** Quotes for `symbols` (TD `/v1/marketdata/quotes`, Schwab `/marketdata/v1/quotes`). */
+  getQuotes(symbols: string[]): Promise<unknown> {
+    return getQuotes(this.#apiClient(), symbols);
+  }
+
+  /** Close the store (its connections, watchers and handles). */
+  async close(): Promise<void> {
+    this.#cached = undefined;
+    await this.store.close();
+  }
+
+  #apiClient() {
+    return {
+      provider: this.provider,
+      fetch: this.#fetch ?? globalThis.fetch,
+      getAccessToken: () => this.getAccessToken(),
+      refreshRejected: (token: string) => this.refreshRejected(token),
+    };
+  }
+
+  /** The slow path: one shared flight that loads the store and refreshes if it must. */
+  #obtain(): Promise<TokenRecord> {
+    return this.#single(() => this.#loadOrRefresh());
+  }
+
+  /**
+   * A forced refresh: concurrent forced callers share one; a load or refresh already in flight
+   * finishes first, so that the forced one really goes to the provider.
+   */
+  #force(mode: { force: true; rejected?: string }): Promise<TokenRecord> {
+    if (this.#forced !== undefined) return this.#forced;
+    const forced = (async () => {
+      for (let i = 0; i < 10 && this.#inflight !== undefined; i++) {
+        await this.#inflight.catch(() => undefined);
+      }
+      return this.#single(() => this.#refreshUnderLock(mode));
+    })().finally(() => {
+      if (this.#forced === forced) this.#forced = undefined;
+    });
+    this.#forced = forced;
+    return forced;
+  }
+
+  #single(task: () => Promise<TokenRecord>): Promise<TokenRecord> {
+    if (this.#inflight !== undefined) return this.#inflight;
+    const flight = task().finally(() => {
+      if (this.#inflight === flight) this.#inflight = undefined;
+    });
+    this.#inflight = flight;
+    return flight;
+  }
+
+  async #loadOrRefresh(): Promise<TokenRecord> {
+    const now = this.now();
+    const revision = this.store.revision();
+    let stored: TokenRecord | undefined;
+    try {
+      stored = await this.store.load();
+    } catch (err) {
+      // A store that is briefly unreachable (Redis restarting) need not stop a fresh cached token.
+      const c = this.#cached;
+      if (isTdTokenError(err, 'store_error') && c !== undefined && c.freshUntil > this.now()) {
+        return c.record;
+      }
+      throw err;
+    }
+    if (stored === undefined) {
+      this.#cached = undefined;
+      throw this.#loginRequired(this.#noTokenError());
+    }
+    if (isAccessTokenFresh(stored, now, this.marginMs)) {
+      this.#remember(stored, revision);
+      this.#checkExpiring(stored, now);
+      return stored;
+    }
+    return this.#refreshUnderLock({ force: false });
+  }
+
+  /**
+   * Take the lock, read the store again, and refresh unless another process already did.
+   * Nothing is saved unless the refresh succeeded, so a failure never loses the refresh token.
+   */
+  async #refreshUnderLock(mode: { force: boolean; rejected?: string }): Promise<TokenRecord> {
+    const lock = await this.#lock();
+    try {
+      const revision = this.store.revision();
+      const stored = await this.store.load();
+      const now = this.now();
+      if (stored === undefined) {
+        this.#cached = undefined;
+        throw this.#loginRequired(this.#noTokenError());
+      }
+      const fresh = isAccessTokenFresh(stored, now, this.marginMs);
+      if (
+        fresh &&
+        (!mode.force || (mode.rejected !== undefined && stored.access_token !== mode.rejected))
+      ) {
+        // Another process refreshed while we waited for the lock.
+        this.#remember(stored, revision);
+        this.#checkExpiring(stored, now);
+        return stored;
+      }
+      if (isRefreshTokenExpired(stored, now)) {
+        throw this.#loginRequired(
+          new LoginRequiredError(
+            `the refresh token in ${this.store.location} expired on ${new Date(stored.refresh_token_expires_at).toISOString()}. run 'td-token login' to log in again`,
+          ),
+        );
+      }
+      const renewRefreshToken = this.#shouldRenew(stored, now);
+      let record: TokenRecord;
+      try {
+        record = await refreshAccessToken(this.provider, stored, {
+          renewRefreshToken,
+          now: this.now,
+          // Give up before the lock can expire under us.
+          signal: AbortSignal.timeout(Math.max(1, Math.floor(this.#lockTtlMs * 0.8))),
+          ...(this.#fetch === undefined ? {} : { fetch: this.#fetch }),
+          ...(this.#retry === undefined ? {} : { retry: this.#retry }),
+        });
+      } catch (err) {
+        if (err instanceof LoginRequiredError) throw this.#loginRequired(err);
+        throw err;
+      }
+      try {
+        await lock.save(record);
+      } catch (err) {
+        // Our lock was taken over: the token is valid, but the store now belongs to the new holder.
+        if (isTdTokenError(err, 'lock_timeout')) {
+          this.#cached = undefined;
+          return record;
+        }
+        throw err;
+      }
+      this.#remember(record, this.store.revision());
+      this.emit('refresh', {
+        expiresAt: record.expires_at,
+        refreshTokenRenewed: record.refresh_token !== stored.refresh_token,
+      });
+      this.#checkExpiring(record, this.now());
+      return record;
+    } finally {
+      await lock.release();
+    }
+  }
+
+  #lock(): Promise<StoreLock> {
+    return this.store.lock({
+      ttlMs: this.#lockTtlMs,
+      ...(this.#lockWaitMs === undefined ? {} : { waitMs: this.#lockWaitMs }),
+    });
+  }
+
+  /** TD only: renew once fewer than `renewWithinDays` days of the refresh token's life remain. */
+  #shouldRenew(record: TokenRecord, now: number): boolean {
+    if (!this.provider.canRenewRefreshToken) return false;
+    return record.refresh_token_expires_at - now < this.renewWithinDays * DAY;
+  }
+
+  #remember(record: TokenRecord, revision: string | number | undefined): void {
+    this.#cached = {
+      record,
+      freshUntil: record.expires_at - this.marginMs,
+      revision,
+      token: Promise.resolve(record.access_token),
+      recordPromise: Promise.resolve(record),
+    };
+  }
+
+  /** Emit `refresh-token-expiring` once per threshold crossed (per refresh token, per process). */
+  #checkExpiring(record: TokenRecord, now: number): void {
+    const leftMs = record.refresh_token_expires_at - now;
+    let crossed: number | undefined;
+    for (const hours of this.warnAtHours) {
+      if (leftMs > hours * HOUR) continue;
+      const key = `${record.refresh_token_expires_at}:${hours}`;
+      if (this.#warned.has(key)) continue;
+      this.#warned.add(key);
+      crossed = hours;
+    }
+    if (crossed === undefined || leftMs <= 0) return;
+    this.emit('refresh-token-expiring', {
+      expiresAt: record.refresh_token_expires_at,
+      hoursLeft: Math.floor(leftMs / (HOUR / 10)) / 10,
+    });
+  }
+
+  #noTokenError(): LoginRequiredError {
+    return new LoginRequiredError(
+      `no token is stored in ${this.store.location}. run 'td-token login' to log in`,
+    );
+  }
+
+  #loginRequired(err: LoginRequiredError): LoginRequiredError {
+    this.emit('login-required', err);
+    return err;
+  }
+}

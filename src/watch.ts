@@ -1,0 +1,250 @@
+/**
+ * Keep one profile's token fresh without cron: refresh ahead of expiry, renew TD refresh tokens
+ * inside their window, run a command when a person must log in again soon, and ride out provider
+ * outages. Each step is one JSON log line.
+ *
+ * What happens when a person must log in (the refresh token expired or was revoked): the loop
+ * does not exit. It logs `login_required`, runs `onReloginDue` (once per refresh token), and keeps
+ * reading the store every `loginPollMs`, so that a `td-token login` from elsewhere is picked up
+ * without restarting the watcher. Only the abort signal stops it.
+ *
+ * @module
+ */
+import { spawn } from 'node:child_process';
+import { setTimeout as delay } from 'node:timers/promises';
+import { isTdTokenError, LoginRequiredError } from './errors.js';
+import type { RefreshEvent, TokenManager } from './manager.js';
+import type { TokenRecord } from './token.js';
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+/** Options of {@link runWatch}. */
+export interface WatchOptions {
+  /** Stop when this aborts (SIGTERM/SIGINT in the CLI). */
+  signal?: AbortSignal;
+  /**
+   * A shell command run once per refresh token when a re-login is due: Schwab with less than
+   * 48 hours left (the largest of the manager's `warnAtHours`), TD inside the renewal window
+   * after a renewal failed, and any provider once a login is required. It gets
+   * `TD_TOKEN_REFRESH_EXPIRES_AT` (ISO time, or empty) and `TD_TOKEN_HOURS_LEFT` in its environment.
+   */
+  onReloginDue?: string;
+  /** Where the JSON log lines go (default: one line each on stdout). */
+  log?: (line: Record<string, unknown>) => void;
+  /** The clock (default the manager's). */
+  now?: () => number;
+  /** Wait `ms`, or less if `signal` aborts; never rejects (default a timer). */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** How often to look for a new login while one is required, ms (default 60 000). */
+  loginPollMs?: number;
+  /** First wait after a failed refresh, ms; doubles up to `maxBackoffMs` (default 5 000). */
+  backoffMs?: number;
+  /** Longest wait between attempts while the provider is down, ms (default 300 000). */
+  maxBackoffMs?: number;
+  /** Longest the `onReloginDue` command may run before it is killed, ms (default 60 000). */
+  commandTimeoutMs?: number;
+}
+
+async function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  try {
+    await delay(ms, undefined, signal === undefined ? {} : { signal });
+  } catch {
+    // Aborted: wake up early.
+  }
+}
+
+function defaultLog(line: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function hoursLeft(record: TokenRecord, now: number): number {
+  return Math.floor((record.refresh_token_expires_at - now) / (HOUR / 10)) / 10;
+}
+
+function runCommand(
+  command: string,
+  env: Record<string, string>,
+  timeoutMs: number,
+): Promise<{ code: number | null; signal: string | null; error?: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, {
+      shell: true,
+      stdio: 'ignore',
+      env: { ...process.env, ...env },
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      resolve({ code: null, signal: null, error: err.message });
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal });
+    });
+  });
+}
+
+/**
+ * Keep `manager`'s token fresh until `options.signal` aborts. Resolves once stopped; never
+ * rejects because of the provider or the store (those are logged and retried).
+ *
+ * Log lines: `{ time, level, event, ... }` with events `start`, `fresh` (the token and when the
+ * next refresh is due), `refreshed` (with `refreshTokenRenewed` for a TD renewal), `refresh_failed` (with `code`
+ * and `retryInMs`), `relogin_due`, `relogin_command`, `login_required`, `stopped`. No line ever
+ * holds a token.
+ *
+ * @example
+ * const controller = new AbortController();
+ * process.once('SIGTERM', () => controller.abort());
+ * await runWatch(manager, { signal: controller.signal, onReloginDue: 'notify-send "td-token: log in"' });
+ */
+export async function runWatch(manager: TokenManager, options: WatchOptions = {}): Promise<void> {
+  if (typeof manager !== 'object' || manager === null || typeof manager.getToken !== 'function') {
+    throw new TypeError('"manager" must be a TokenManager');
+  }
+  const { signal, onReloginDue } = options;
+  if (onReloginDue !== undefined && typeof onReloginDue !== 'string') {
+    throw new TypeError('"options.onReloginDue" must be a shell command string');
+  }
+  const log = options.log ?? defaultLog;
+  const now = options.now ?? manager.now;
+  const sleep = options.sleep ?? defaultSleep;
+  const loginPollMs = options.loginPollMs ?? MINUTE;
+  const backoffMs = options.backoffMs ?? 5 * SECOND;
+  const maxBackoffMs = options.maxBackoffMs ?? 5 * MINUTE;
+  const commandTimeoutMs = options.commandTimeoutMs ?? MINUTE;
+  const provider = manager.provider;
+  const reloginWithinMs = (manager.warnAtHours[0] ?? 48) * HOUR;
+  const renewWindowMs = manager.renewWithinDays * DAY;
+
+  const emit = (level: string, event: string, fields: Record<string, unknown> = {}): void => {
+    try {
+      log({ time: iso(now()), level, event, ...fields });
+    } catch {
+      // A broken log sink must not stop the watcher.
+    }
+  };
+
+  /** Refresh tokens (their expiry) for which the re-login command already ran. */
+  const reloginDoneFor = new Set<string>();
+  /** TD refresh tokens (their expiry) for which a renewal was already tried. */
+  const renewalTriedFor = new Set<number>();
+
+  const reloginDue = async (reason: string, record: TokenRecord | undefined): Promise<void> => {
+    const key = record === undefined ? 'none' : String(record.refresh_token_expires_at);
+    if (reloginDoneFor.has(key)) return;
+    reloginDoneFor.add(key);
+    const left = record === undefined ? 0 : Math.max(0, hoursLeft(record, now()));
+    emit('warn', 'relogin_due', {
+      reason,
+      hoursLeft: left,
+      ...(record === undefined
+        ? {}
+        : { refreshTokenExpiresAt: iso(record.refresh_token_expires_at) }),
+    });
+    if (onReloginDue === undefined || onReloginDue === '') return;
+    const result = await runCommand(
+      onReloginDue,
+      {
+        TD_TOKEN_REFRESH_EXPIRES_AT:
+          record === undefined ? '' : iso(record.refresh_token_expires_at),
+        TD_TOKEN_HOURS_LEFT: String(left),
+      },
+      commandTimeoutMs,
+    );
+    emit(result.code === 0 ? 'info' : 'error', 'relogin_command', {
+      exitCode: result.code,
+      ...(result.signal === null ? {} : { signal: result.signal }),
+      ...(result.error === undefined ? {} : { error: result.error }),
+    });
+  };
+
+  const onRefresh = (event: RefreshEvent): void => {
+    emit('info', 'refreshed', {
+      expiresAt: iso(event.expiresAt),
+      refreshTokenRenewed: event.refreshTokenRenewed,
+    });
+  };
+  manager.on('refresh', onRefresh);
+  try {
+    await loop();
+  } finally {
+    manager.off('refresh', onRefresh);
+  }
+  emit('info', 'stopped');
+
+  async function loop(): Promise<void> {
+    emit('info', 'start', { provider: provider.name, store: manager.store.location });
+    let failures = 0;
+    while (!signal?.aborted) {
+      let waitMs: number;
+      try {
+        let record = await manager.getToken();
+        let t = now();
+        if (provider.canRenewRefreshToken) {
+          if (
+            record.refresh_token_expires_at - t < renewWindowMs &&
+            !renewalTriedFor.has(record.refresh_token_expires_at)
+          ) {
+            // Inside the window: the manager renews on its next refresh, so make that now.
+            const before = record.refresh_token_expires_at;
+            record = await manager.refresh({ force: true });
+            renewalTriedFor.add(before);
+            t = now();
+          }
+          if (
+            record.refresh_token_expires_at - t < renewWindowMs &&
+            renewalTriedFor.has(record.refresh_token_expires_at)
+          ) {
+            await reloginDue('renewal_failed', record);
+          }
+        } else if (record.refresh_token_expires_at - t < reloginWithinMs) {
+          await reloginDue('refresh_token_expiring', record);
+        }
+        failures = 0;
+        const nextRefreshAt = record.expires_at - manager.marginMs;
+        waitMs = Math.max(SECOND, nextRefreshAt - t);
+        emit('info', 'fresh', {
+          expiresAt: iso(record.expires_at),
+          refreshTokenExpiresAt: iso(record.refresh_token_expires_at),
+          hoursLeft: hoursLeft(record, t),
+          nextRefreshAt: iso(t + waitMs),
+        });
+      } catch (err) {
+        if (signal?.aborted) break;
+        if (err instanceof LoginRequiredError) {
+          emit('error', 'login_required', { message: err.message });
+          let stored: TokenRecord | undefined;
+          try {
+            stored = await manager.peek();
+          } catch {
+            stored = undefined;
+          }
+          await reloginDue('login_required', stored);
+          failures = 0;
+          waitMs = loginPollMs;
+        } else {
+          failures += 1;
+          const backoff = Math.min(maxBackoffMs, backoffMs * 2 ** Math.min(failures - 1, 20));
+          const retryAfter = isTdTokenError(err) ? (err.retryAfterMs ?? 0) : 0;
+          waitMs = Math.min(maxBackoffMs, Math.max(backoff, retryAfter));
+          emit('warn', 'refresh_failed', {
+            code: isTdTokenError(err) ? err.code : 'unexpected',
+            message: err instanceof Error ? err.message : String(err),
+            failures,
+            retryInMs: waitMs,
+          });
+        }
+      }
+      if (signal?.aborted) break;
+      await sleep(waitMs, signal);
+    }
+  }
+}
