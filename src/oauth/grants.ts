@@ -1,0 +1,291 @@
+/**
+ * The two grants td-token uses, each as a pair: one function sends the request, one checks the
+ * answer and builds the token record. {@link exchangeAuthorizationCode} and
+ * {@link refreshAccessToken} put the pairs together with a timeout and bounded retries.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ * @module
+ */
+import { ProviderError } from '../errors.js';
+import type { Provider } from '../providers/types.js';
+import type { TokenRecord } from '../token.js';
+import { looksLikeCallbackUrl, normalizeBareCode, parseCallbackUrl } from './callback.js';
+import {
+  checkTimeout,
+  endpointName,
+  postTokenRequest,
+  readBody,
+  type SendOptions,
+} from './http.js';
+import { type RetryOptions, withRetry } from './retry.js';
+
+/** What the combined grant functions accept. */
+export interface GrantOptions {
+  /** The fetch to use (default: the global one). */
+  fetch?: typeof fetch;
+  /** The clock lifetimes count from (default `Date.now`). */
+  now?: () => number;
+  /** Cancels the request and any retry wait. */
+  signal?: AbortSignal;
+  /** Give up on one try after this many ms, headers and body (default 30 000). */
+  timeoutMs?: number;
+  /** Retries of transient failures (default 3 with backoff); `false` for none. */
+  retry?: RetryOptions | false;
+}
+
+type Grant = 'authorization_code' | 'refresh_token';
+
+function checkProvider(provider: Provider): void {
+  if (
+    typeof provider !== 'object' ||
+    provider === null ||
+    typeof provider.tokenError !== 'function'
+  ) {
+    throw new TypeError('"provider" must be a Provider');
+  }
+}
+
+function sendOptions(options: SendOptions | undefined): SendOptions {
+  return { fetch: options?.fetch, signal: options?.signal, timeoutMs: options?.timeoutMs };
+}
+
+/**
+ * Send the code grant. `code` is the decoded code (as {@link parseCallbackUrl} returns it).
+ * Resolves with the response whatever its status; check it with
+ * {@link processAuthorizationCodeResponse}.
+ *
+ * @throws ProviderError `provider_unavailable` on a timeout or a network failure.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3
+ */
+export async function sendAuthorizationCodeGrant(
+  provider: Provider,
+  code: string,
+  options: SendOptions & { codeVerifier?: string | undefined } = {},
+): Promise<Response> {
+  checkProvider(provider);
+  if (typeof code !== 'string' || code === '') {
+    throw new TypeError('"code" must be a non-empty string');
+  }
+  return postTokenRequest(
+    provider.codeGrantRequest(code, options.codeVerifier),
+    sendOptions(options),
+  );
+}
+
+/**
+ * Send the refresh grant. `renewRefreshToken` asks TD for a new refresh token (ignored by
+ * providers that cannot renew).
+ *
+ * @throws ProviderError `provider_unavailable` on a timeout or a network failure.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ */
+export async function sendRefreshTokenGrant(
+  provider: Provider,
+  refreshToken: string,
+  options: SendOptions & { renewRefreshToken?: boolean | undefined } = {},
+): Promise<Response> {
+  checkProvider(provider);
+  if (typeof refreshToken !== 'string' || refreshToken === '') {
+    throw new TypeError('"refreshToken" must be a non-empty string');
+  }
+  const renewRefreshToken = options.renewRefreshToken === true && provider.canRenewRefreshToken;
+  return postTokenRequest(
+    provider.refreshGrantRequest(refreshToken, { renewRefreshToken }),
+    sendOptions(options),
+  );
+}
+
+/**
+ * Read a token endpoint's answer: a classified error for anything but a 2xx, a parsed JSON body
+ * otherwise (an HTML page, an empty or unparsable body is `provider_unavailable`).
+ */
+async function readTokenAnswer(
+  provider: Provider,
+  response: Response,
+  grant: Grant,
+  options: { signal?: AbortSignal | undefined; timeoutMs?: number | undefined },
+): Promise<unknown> {
+  if (!(response instanceof Response) && typeof (response as Response)?.text !== 'function') {
+    throw new TypeError('"response" must be a Response');
+  }
+  const what = endpointName(provider.tokenUrl);
+  const body = await readBody(response, what, options);
+  if (response.status >= 300 && response.status < 400) {
+    const location = response.headers.get('location');
+    throw new ProviderError(
+      'invalid_response',
+      `${what} answered with a redirect (HTTP ${response.status}${location ? ` to ${location.split('?')[0]}` : ''}), which td-token does not follow for token requests. set the token URL to the endpoint itself (--token-url)`,
+      { status: response.status, response },
+    );
+  }
+  if (response.status < 200 || response.status > 299) {
+    throw provider.tokenError(
+      { status: response.status, headers: response.headers, body, response },
+      grant,
+    );
+  }
+  const text = body.trim();
+  let problem: string | undefined;
+  if (text === '') problem = 'an empty body';
+  else if (text.startsWith('<')) problem = 'an HTML page';
+  let value: unknown;
+  if (problem === undefined) {
+    try {
+      value = JSON.parse(text);
+    } catch {
+      problem = 'a body that is not JSON';
+    }
+  }
+  if (problem !== undefined) {
+    throw new ProviderError(
+      'provider_unavailable',
+      `${what} answered HTTP ${response.status} with ${problem} where a token was expected. try again in a few minutes (td-token retries on its own); if it persists, check the token URL`,
+      { status: response.status, response },
+    );
+  }
+  return value;
+}
+
+/**
+ * Check the code grant's answer and build the token record, lifetimes counted from `receivedAt`.
+ *
+ * @throws the provider's classified error (`oauth_error` for a used or expired code,
+ *   `invalid_client`, `rate_limited`, `provider_unavailable`, `forbidden`), or
+ *   `invalid_response` for a 200 that is not a token.
+ */
+export async function processAuthorizationCodeResponse(
+  provider: Provider,
+  response: Response,
+  options: { receivedAt: number; signal?: AbortSignal | undefined; timeoutMs?: number | undefined },
+): Promise<TokenRecord> {
+  checkProvider(provider);
+  if (typeof options?.receivedAt !== 'number') throw new TypeError('"receivedAt" must be a number');
+  const body = await readTokenAnswer(provider, response, 'authorization_code', options);
+  return provider.toRecord(body, options.receivedAt);
+}
+
+/**
+ * Check the refresh grant's answer and build the new record from it and `previous`: a response
+ * without a `refresh_token` keeps the stored one, and its expiry.
+ *
+ * @throws LoginRequiredError when the refresh token is dead; otherwise as
+ *   {@link processAuthorizationCodeResponse}.
+ */
+export async function processRefreshTokenResponse(
+  provider: Provider,
+  response: Response,
+  options: {
+    receivedAt: number;
+    previous: TokenRecord;
+    signal?: AbortSignal | undefined;
+    timeoutMs?: number | undefined;
+  },
+): Promise<TokenRecord> {
+  checkProvider(provider);
+  if (typeof options?.receivedAt !== 'number') throw new TypeError('"receivedAt" must be a number');
+  if (typeof options.previous !== 'object' || options.previous === null) {
+    throw new TypeError('"previous" must be a TokenRecord');
+  }
+  const body = await readTokenAnswer(provider, response, 'refresh_token', options);
+  return provider.toRecord(body, options.receivedAt, options.previous);
+}
+
+function runWithRetry<T>(
+  fn: () => Promise<T>,
+  retry: RetryOptions | false | undefined,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  if (retry === false) return fn();
+  return withRetry(fn, { ...retry, signal: retry?.signal ?? signal });
+}
+
+/**
+ * The code grant from a bare code or the whole redirected URL. A URL is parsed with
+ * {@link parseCallbackUrl} (state checked against `expectedState`); a bare code is decoded once
+ * only if it holds `%XX` sequences. Transient failures are retried (`retry`).
+ *
+ * @example
+ * const { url, state, codeVerifier } = createAuthorizationRequest(provider);
+ * // ... the person logs in; the browser lands on callbackUrl
+ * const record = await exchangeAuthorizationCode(provider, callbackUrl, { expectedState: state, codeVerifier });
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3
+ */
+export async function exchangeAuthorizationCode(
+  provider: Provider,
+  codeOrCallbackUrl: string,
+  options: GrantOptions & { expectedState?: string; codeVerifier?: string } = {},
+): Promise<TokenRecord> {
+  checkProvider(provider);
+  if (typeof codeOrCallbackUrl !== 'string' || codeOrCallbackUrl.trim() === '') {
+    throw new TypeError('"codeOrCallbackUrl" must be a non-empty string');
+  }
+  const timeoutMs = checkTimeout(options.timeoutMs);
+  const code = looksLikeCallbackUrl(codeOrCallbackUrl)
+    ? parseCallbackUrl(codeOrCallbackUrl, options.expectedState).code
+    : normalizeBareCode(codeOrCallbackUrl);
+  const now = options.now ?? Date.now;
+  return runWithRetry(
+    async () => {
+      const response = await sendAuthorizationCodeGrant(provider, code, {
+        fetch: options.fetch,
+        signal: options.signal,
+        timeoutMs,
+        codeVerifier: options.codeVerifier,
+      });
+      const receivedAt = now();
+      return processAuthorizationCodeResponse(provider, response, {
+        receivedAt,
+        signal: options.signal,
+        timeoutMs,
+      });
+    },
+    options.retry,
+    options.signal,
+  );
+}
+
+/**
+ * The refresh grant for `previous`, returning the new record. `renewRefreshToken` asks TD for a
+ * new 90-day refresh token (`access_type=offline`); other providers ignore it. Transient
+ * failures are retried (`retry`); a dead refresh token is never retried.
+ *
+ * @throws LoginRequiredError when the refresh token expired or was revoked.
+ * @example
+ * const next = await refreshAccessToken(provider, record);
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ */
+export async function refreshAccessToken(
+  provider: Provider,
+  previous: TokenRecord,
+  options: GrantOptions & { renewRefreshToken?: boolean } = {},
+): Promise<TokenRecord> {
+  checkProvider(provider);
+  if (typeof previous !== 'object' || previous === null) {
+    throw new TypeError('"previous" must be a TokenRecord');
+  }
+  if (typeof previous.refresh_token !== 'string' || previous.refresh_token === '') {
+    throw new TypeError('"previous.refresh_token" must be a non-empty string');
+  }
+  const timeoutMs = checkTimeout(options.timeoutMs);
+  const now = options.now ?? Date.now;
+  return runWithRetry(
+    async () => {
+      const response = await sendRefreshTokenGrant(provider, previous.refresh_token, {
+        fetch: options.fetch,
+        signal: options.signal,
+        timeoutMs,
+        renewRefreshToken: options.renewRefreshToken,
+      });
+      const receivedAt = now();
+      return processRefreshTokenResponse(provider, response, {
+        receivedAt,
+        previous,
+        signal: options.signal,
+        timeoutMs,
+      });
+    },
+    options.retry,
+    options.signal,
+  );
+}

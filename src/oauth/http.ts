@@ -1,0 +1,171 @@
+/**
+ * Sending a token request: a form `POST` with a timeout combined with the caller's signal, no
+ * redirects followed (a token request's body must not be replayed elsewhere), and network
+ * failures turned into `provider_unavailable`.
+ *
+ * @module
+ */
+import { ProviderError } from '../errors.js';
+import type { TokenRequest } from '../providers/types.js';
+
+/** The default time a token request may take, headers and body, in ms. */
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** How to send one request. */
+export interface SendOptions {
+  /** The fetch to use (default: the global one). */
+  fetch?: typeof fetch | undefined;
+  /** Cancels the request; its reason is rethrown as is. */
+  signal?: AbortSignal | undefined;
+  /** Give up after this many ms, headers and body (default 30 000). */
+  timeoutMs?: number | undefined;
+}
+
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+]);
+
+/** The first `code` (ECONNRESET, UND_ERR_SOCKET, ...) found along an error's cause chain. */
+export function networkErrorCode(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && (NETWORK_CODES.has(code) || /^E[A-Z0-9]+$/.test(code)))
+      return code;
+    const message = (current as { message?: unknown }).message;
+    if (typeof message === 'string' && /socket hang up|other side closed/i.test(message)) {
+      return 'ECONNRESET';
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+function isTimeout(error: unknown): boolean {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as { name?: unknown }).name === 'TimeoutError'
+  );
+}
+
+/**
+ * A fetch failure as td-token's error: the caller's own abort is rethrown untouched; a timeout or a
+ * network failure becomes `provider_unavailable` (transient) with the original as `cause`.
+ *
+ * @param what names the endpoint for people, e.g. `the token endpoint api.schwabapi.com`.
+ */
+export function toNetworkError(
+  error: unknown,
+  what: string,
+  options: { signal?: AbortSignal | undefined; timeoutMs: number; stage: 'request' | 'body' },
+): unknown {
+  if (options.signal?.aborted) return options.signal.reason ?? error;
+  if (error instanceof ProviderError) return error;
+  if (isTimeout(error)) {
+    return new ProviderError(
+      'provider_unavailable',
+      `${what} did not answer within ${options.timeoutMs} ms. try again in a few minutes (td-token retries on its own), or raise the timeout`,
+      { cause: error },
+    );
+  }
+  const code = networkErrorCode(error) ?? 'network error';
+  const problem =
+    options.stage === 'body'
+      ? `dropped the connection while sending its answer (${code})`
+      : `could not be reached (${code})`;
+  return new ProviderError(
+    'provider_unavailable',
+    `${what} ${problem}. check the network connection and the URL, then try again (td-token retries on its own)`,
+    { cause: error },
+  );
+}
+
+/** The signal a request runs under: the caller's, and a timeout. */
+export function requestSignal(signal: AbortSignal | undefined, timeoutMs: number): AbortSignal {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  return signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+}
+
+/** Check a `timeoutMs` option: a positive finite number, defaulting to 30 000. */
+export function checkTimeout(timeoutMs: number | undefined): number {
+  if (timeoutMs === undefined) return DEFAULT_TIMEOUT_MS;
+  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    throw new TypeError('"timeoutMs" must be a positive number');
+  }
+  return timeoutMs;
+}
+
+/** The endpoint named for people: `the token endpoint 127.0.0.1:8182`. */
+export function endpointName(url: string): string {
+  try {
+    return `the token endpoint ${new URL(url).host}`;
+  } catch {
+    return 'the token endpoint';
+  }
+}
+
+/**
+ * `POST` a token request. Resolves with the response, whatever its status; the response's body
+ * stays under the same timeout and signal.
+ *
+ * @throws ProviderError `provider_unavailable` on a timeout or a network failure; the caller's
+ *   abort reason when `signal` aborts.
+ */
+export async function postTokenRequest(
+  request: TokenRequest,
+  options: SendOptions = {},
+): Promise<Response> {
+  const timeoutMs = checkTimeout(options.timeoutMs);
+  const doFetch = options.fetch ?? globalThis.fetch;
+  if (typeof doFetch !== 'function') throw new TypeError('"fetch" must be a function');
+  const signal = requestSignal(options.signal, timeoutMs);
+  try {
+    return await doFetch(request.url, {
+      method: 'POST',
+      headers: request.headers,
+      body: request.body.toString(),
+      redirect: 'manual',
+      signal,
+    });
+  } catch (error) {
+    throw toNetworkError(error, endpointName(request.url), {
+      signal: options.signal,
+      timeoutMs,
+      stage: 'request',
+    });
+  }
+}
+
+/**
+ * Read a response's body as text, turning a dropped connection or a timeout mid-body into
+ * `provider_unavailable`.
+ */
+export async function readBody(
+  response: Response,
+  what: string,
+  options: { signal?: AbortSignal | undefined; timeoutMs?: number | undefined } = {},
+): Promise<string> {
+  try {
+    return await response.text();
+  } catch (error) {
+    throw toNetworkError(error, what, {
+      signal: options.signal,
+      timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      stage: 'body',
+    });
+  }
+}
