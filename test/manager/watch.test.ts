@@ -1,0 +1,176 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runWatch, type WatchOptions } from '../../src/watch.js';
+import { advanceTo, DAY, HOUR, MINUTE, type Setup, sandboxLogin, setup } from './setup.js';
+
+let current: Setup | undefined;
+let dir: string | undefined;
+afterEach(async () => {
+  await current?.close();
+  current = undefined;
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+type Line = Record<string, unknown> & { event: string };
+
+/**
+ * Run the watcher with a sleep that moves the sandbox clock instead of waiting, for at most
+ * `sleeps` sleeps. `onSleep` runs before each sleep's clock move.
+ */
+async function watch(
+  s: Setup,
+  sleeps: number,
+  options: WatchOptions & { onSleep?: (index: number, ms: number) => Promise<void> | void } = {},
+): Promise<{ lines: Line[]; waits: number[] }> {
+  const controller = new AbortController();
+  const lines: Line[] = [];
+  const waits: number[] = [];
+  const { onSleep, ...rest } = options;
+  await runWatch(s.manager, {
+    ...rest,
+    signal: controller.signal,
+    log: (line) => lines.push(line as Line),
+    sleep: async (ms) => {
+      await onSleep?.(waits.length, ms);
+      waits.push(ms);
+      s.sandbox.clock.advance(ms);
+      if (waits.length >= sleeps) controller.abort();
+    },
+  });
+  return { lines, waits };
+}
+
+const events = (lines: Line[]) => lines.map((l) => l.event);
+
+describe('runWatch', () => {
+  it('refreshes ahead of expiry, margin before it, and logs JSON lines without tokens', async () => {
+    current = await setup('schwab', { marginMs: 5 * MINUTE });
+    const { lines, waits } = await watch(current, 6);
+    expect(current.sandbox.counters().token.refresh_token).toBe(5);
+    expect(events(lines)).toEqual([
+      'start',
+      'fresh',
+      ...Array.from({ length: 5 }, () => ['refreshed', 'fresh']).flat(),
+      'stopped',
+    ]);
+    for (const ms of waits) {
+      expect(ms).toBeGreaterThan(25 * MINUTE - 5000);
+      expect(ms).toBeLessThanOrEqual(25 * MINUTE);
+    }
+    const text = JSON.stringify(lines);
+    const stored = (await current.store.load())!;
+    expect(text).not.toContain(stored.access_token);
+    expect(text).not.toContain(stored.refresh_token);
+    expect(text).not.toContain(current.login.access_token);
+    for (const line of lines) expect(typeof line['time']).toBe('string');
+  });
+
+  it('rides out a provider outage with growing back-off', async () => {
+    current = await setup('tdameritrade');
+    advanceTo(current.sandbox, current.login.expires_at + 1000);
+    current.sandbox.faults.inject({ kind: 'status', status: 503 }, 3);
+    const { lines, waits } = await watch(current, 4);
+    const failed = lines.filter((l) => l.event === 'refresh_failed');
+    expect(failed.map((l) => l['code'])).toEqual([
+      'provider_unavailable',
+      'provider_unavailable',
+      'provider_unavailable',
+    ]);
+    expect(waits.slice(0, 3)).toEqual([5000, 10_000, 20_000]);
+    expect(events(lines).slice(-3)).toEqual(['refreshed', 'fresh', 'stopped']);
+    expect(current.sandbox.counters().token.ok).toBe(1);
+  });
+
+  it('runs the re-login command once when a Schwab refresh token has under 48 hours left', async () => {
+    current = await setup('schwab');
+    dir = await mkdtemp(join(tmpdir(), 'td-token-watch-'));
+    const out = join(dir, 'relogin.txt');
+    advanceTo(current.sandbox, current.login.refresh_token_expires_at - 49 * HOUR);
+    const { lines } = await watch(current, 8, {
+      onReloginDue: `echo "$TD_TOKEN_HOURS_LEFT" >> '${out}'`,
+    });
+    const written = (await readFile(out, 'utf8')).trim().split('\n');
+    expect(written).toHaveLength(1);
+    expect(Number(written[0])).toBeLessThan(48);
+    expect(Number(written[0])).toBeGreaterThan(47);
+    expect(lines.filter((l) => l.event === 'relogin_due')).toHaveLength(1);
+    expect(lines.find((l) => l.event === 'relogin_command')?.['exitCode']).toBe(0);
+  });
+
+  it('renews a TD refresh token inside the window', async () => {
+    current = await setup('tdameritrade', { renewWithinDays: 7 });
+    advanceTo(current.sandbox, current.login.refresh_token_expires_at - 6 * DAY);
+    const { lines } = await watch(current, 2);
+    const refreshed = lines.filter((l) => l.event === 'refreshed');
+    expect(refreshed.map((l) => l['refreshTokenRenewed'])).toEqual([true, false]);
+    expect(lines.some((l) => l.event === 'relogin_due')).toBe(false);
+    const stored = (await current.store.load())!;
+    expect(stored.refresh_token).not.toBe(current.login.refresh_token);
+  });
+
+  it('calls for a re-login when a TD renewal does not renew', async () => {
+    // The token endpoint answers renewals without a new refresh token.
+    const noRenewal: typeof fetch = (input, init) => {
+      if (typeof init?.body === 'string' || init?.body instanceof URLSearchParams) {
+        const body = new URLSearchParams(init.body);
+        body.delete('access_type');
+        return fetch(input, { ...init, body: body.toString() });
+      }
+      return fetch(input, init);
+    };
+    current = await setup('tdameritrade', { renewWithinDays: 7, fetch: noRenewal });
+    dir = await mkdtemp(join(tmpdir(), 'td-token-watch-'));
+    const out = join(dir, 'relogin.txt');
+    advanceTo(current.sandbox, current.login.refresh_token_expires_at - 6 * DAY);
+    const { lines } = await watch(current, 3, { onReloginDue: `echo due >> '${out}'` });
+    expect(lines.filter((l) => l.event === 'relogin_due').map((l) => l['reason'])).toEqual([
+      'renewal_failed',
+    ]);
+    expect((await readFile(out, 'utf8')).trim().split('\n')).toEqual(['due']);
+  });
+
+  it('waits for a new login when one is required, instead of exiting', async () => {
+    current = await setup('schwab');
+    const s = current;
+    s.sandbox.revokeRefreshToken(s.login.refresh_token);
+    advanceTo(s.sandbox, s.login.expires_at + 1000);
+    dir = await mkdtemp(join(tmpdir(), 'td-token-watch-'));
+    const out = join(dir, 'relogin.txt');
+    const { lines, waits } = await watch(s, 4, {
+      loginPollMs: 60_000,
+      onReloginDue: `echo due >> '${out}'`,
+      onSleep: async (index) => {
+        if (index === 1) await s.manager.saveLogin(await sandboxLogin(s.sandbox, s.provider));
+      },
+    });
+    expect(events(lines).slice(0, 6)).toEqual([
+      'start',
+      'login_required',
+      'relogin_due',
+      'relogin_command',
+      'login_required',
+      'fresh',
+    ]);
+    expect(waits.slice(0, 2)).toEqual([60_000, 60_000]);
+    expect((await readFile(out, 'utf8')).trim().split('\n')).toEqual(['due']);
+  });
+
+  it('stops at once when its signal aborts, with the real sleep', async () => {
+    current = await setup('schwab');
+    const controller = new AbortController();
+    const lines: Line[] = [];
+    const started = Date.now();
+    await runWatch(current.manager, {
+      signal: controller.signal,
+      log: (line) => {
+        lines.push(line as Line);
+        if (line['event'] === 'fresh') controller.abort();
+      },
+    });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(events(lines)).toEqual(['start', 'fresh', 'stopped']);
+  });
+});
