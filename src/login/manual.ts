@@ -9,13 +9,15 @@
 import { createInterface } from 'node:readline';
 import { CallbackError, TdTokenError } from '../errors.js';
 import {
+  cleanPastedText,
   createAuthorizationRequest,
   exchangeAuthorizationCode,
+  looksLikeCallbackUrl,
   parseCallbackUrl,
 } from '../oauth/index.js';
 import type { Provider } from '../providers/types.js';
 import type { TokenRecord } from '../token.js';
-import { DEFAULT_LOGIN_TIMEOUT_MS } from './server.js';
+import { DEFAULT_LOGIN_TIMEOUT_MS, describeDuration } from './server.js';
 
 /** Options of {@link manualLogin}. */
 export interface ManualLoginOptions {
@@ -33,13 +35,6 @@ export interface ManualLoginOptions {
 
 /** How many bad pastes a person at a terminal may make before the login fails. */
 const MAX_ATTEMPTS = 5;
-
-function describeSpan(ms: number): string {
-  const minutes = ms / 60_000;
-  if (minutes >= 1 && Number.isInteger(minutes))
-    return `${minutes} minute${minutes === 1 ? '' : 's'}`;
-  return `${Math.round(ms / 1000)} seconds`;
-}
 
 /**
  * Log in by pasting the redirected URL. Resolves with the new token record; rejects with a
@@ -91,7 +86,7 @@ export async function manualLogin(
       '  2. Log in and press Allow.',
       `  3. The browser is then sent to ${provider.redirectUri} and that page may fail to load: that is expected.`,
       "     Copy the whole address from the browser's address bar and paste it here, then press Enter.",
-      `     Paste it within ${describeSpan(timeoutMs)}, and soon: the code in it expires within a minute.`,
+      `     Paste it within ${describeDuration(timeoutMs)}, and soon: the code in it expires within a minute.`,
       '',
     ].join('\n'),
   );
@@ -127,7 +122,7 @@ export async function manualLogin(
       finish({
         error: new TdTokenError(
           'login_timeout',
-          `no redirected URL was given within ${describeSpan(timeoutMs)}. run 'td-token login --manual' again and paste the URL sooner (--timeout gives more time)`,
+          `no redirected URL was given within ${describeDuration(timeoutMs)}. run 'td-token login --manual' again and paste the URL sooner (--timeout gives more time)`,
         ),
       });
     }, timeoutMs);
@@ -150,12 +145,12 @@ export async function manualLogin(
 
     function onLine(line: string): void {
       if (finished || accepted) return;
-      const text = line.trim();
+      const text = cleanPastedText(line);
       if (text === '') {
         prompt();
         return;
       }
-      if (!URL.canParse(text) || !/^https?:\/\//i.test(text)) {
+      if (!looksLikeCallbackUrl(text)) {
         badPaste(
           new CallbackError(
             'missing_code',

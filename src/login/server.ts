@@ -90,6 +90,16 @@ export function loopbackBindHosts(hostname: string): string[] | undefined {
   }
 }
 
+/** A duration for people: `5 minutes`, `90 seconds`, `400 ms`. */
+export function describeDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const minutes = ms / 60_000;
+  if (minutes >= 1 && Number.isInteger(minutes))
+    return `${minutes} minute${minutes === 1 ? '' : 's'}`;
+  const seconds = Math.round(ms / 100) / 10;
+  return `${seconds} second${seconds === 1 ? '' : 's'}`;
+}
+
 function isErrnoException(error: unknown): error is NodeJS.ErrnoException {
   return error instanceof Error && 'code' in error;
 }
@@ -855,11 +865,7 @@ export async function runLoginServer(
   }
 
   timer = setTimeout(() => {
-    const minutes = timeoutMs / 60_000;
-    const span =
-      minutes >= 1 && Number.isInteger(minutes)
-        ? `${minutes} minute${minutes === 1 ? '' : 's'}`
-        : `${Math.round(timeoutMs / 1000)} seconds`;
+    const span = describeDuration(timeoutMs);
     log(`no login finished within ${span}; stopping`);
     stop({
       error: new TdTokenError(
