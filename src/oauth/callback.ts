@@ -70,7 +70,7 @@ function queryOf(input: string | URL): string {
   return url.search.slice(1);
 }
 
-/** Split a query into its first value per name, decoded once. */
+/** Split a query into its first raw (still encoded) value per name. */
 function parseQuery(query: string): Map<string, string> {
   const params = new Map<string, string>();
   for (const part of query.split('&')) {
@@ -79,20 +79,36 @@ function parseQuery(query: string): Map<string, string> {
     const rawName = eq < 0 ? part : part.slice(0, eq);
     const rawValue = eq < 0 ? '' : part.slice(eq + 1);
     let name: string;
-    let value: string;
     try {
-      name = decodeQueryValue(rawName);
-      value = decodeQueryValue(rawValue);
-    } catch (cause) {
-      throw new CallbackError(
-        'missing_code',
-        `the callback URL's "${rawName.slice(0, 20)}" parameter is not valid percent-encoding. paste the address exactly as the browser shows it, or ${AGAIN}`,
-        { cause },
-      );
+      name = decodeURIComponent(rawName.replace(/\+/g, ' '));
+    } catch {
+      continue;
     }
-    if (!params.has(name)) params.set(name, value);
+    if (!params.has(name)) params.set(name, rawValue);
   }
   return params;
+}
+
+/**
+ * One parameter, decoded once. `text` values (`error_description`) are form-decoded (`+` is a
+ * space); everything else keeps a bare `+` (see the module note).
+ */
+function param(
+  params: Map<string, string>,
+  name: string,
+  mode: 'value' | 'text' = 'value',
+): string | undefined {
+  const raw = params.get(name);
+  if (raw === undefined) return undefined;
+  try {
+    return decodeQueryValue(mode === 'text' ? raw.replace(/\+/g, ' ') : raw);
+  } catch (cause) {
+    throw new CallbackError(
+      'missing_code',
+      `the callback URL's "${name}" parameter is not valid percent-encoding. paste the address exactly as the browser shows it, or ${AGAIN}`,
+      { cause },
+    );
+  }
 }
 
 /**
@@ -119,7 +135,7 @@ export function parseCallbackUrl(
     throw new TypeError('"expectedState" must be a string or undefined');
   }
   const params = parseQuery(queryOf(callbackUrl));
-  const state = params.get('state');
+  const state = param(params, 'state');
   // A foreign state is refused before anything else; a refusal without any state (some servers
   // do not echo it on Deny) is still reported as the refusal it is.
   if (expectedState !== undefined && state !== undefined && state !== expectedState) {
@@ -128,7 +144,7 @@ export function parseCallbackUrl(
       `the callback URL's state does not match this login (an old or foreign link). ${AGAIN} and use the newest link`,
     );
   }
-  const error = params.get('error');
+  const error = param(params, 'error', 'text');
   if (error !== undefined) {
     const shown = safeErrorText(error) ?? 'unknown';
     if (error === 'access_denied') {
@@ -138,7 +154,7 @@ export function parseCallbackUrl(
         { oauthError: error },
       );
     }
-    const description = safeErrorText(params.get('error_description'));
+    const description = safeErrorText(param(params, 'error_description', 'text'));
     throw new CallbackError(
       'oauth_error',
       `the provider refused the login (${shown}${description ? `: ${description}` : ''}). check the client id and redirect URI, then ${AGAIN}`,
@@ -151,7 +167,7 @@ export function parseCallbackUrl(
       `the callback URL carries no state, so it cannot be matched to this login. ${AGAIN} and use the newest link`,
     );
   }
-  const code = params.get('code');
+  const code = param(params, 'code');
   if (code === undefined || code === '') {
     throw new CallbackError(
       'missing_code',
