@@ -17,6 +17,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseEnv } from 'node:util';
 import { ConfigError } from './errors.js';
 import { configDir as configDirOf, isValidProfileName, resolvePath } from './paths.js';
@@ -52,9 +53,6 @@ export type StoreChoice =
   | { kind: 'file'; path: string }
   | { kind: 'sqlite'; path: string; profile: string }
   | { kind: 'redis'; url: string; profile: string };
-
-/** The default Redis address when `--store redis` names none. */
-export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
 /** Kinds of configuration source, highest first. */
 export type SourceKind = 'flag' | 'env' | 'dotenv' | 'config-file' | 'default' | 'sandbox';
@@ -402,6 +400,18 @@ async function readDotenv(path: string): Promise<Record<string, string> | undefi
   }
 }
 
+/** A `file:` URL as a path; anything else as it is. */
+function fromFileUrl(value: string): string {
+  if (!value.startsWith('file:')) return value;
+  try {
+    return fileURLToPath(value);
+  } catch (cause) {
+    throw new ConfigError(`"${value}" is not a usable file: URL. give a plain path instead`, {
+      cause,
+    });
+  }
+}
+
 function isLoopback(hostname: string): boolean {
   const h = hostname.toLowerCase().replace(/^\[|\]$/g, '');
   return (
@@ -690,8 +700,11 @@ export async function resolveConfig(input: ConfigInput): Promise<ResolvedConfig>
     case 'sqlite': {
       let path: string;
       if (storeUrlSourced) {
-        const raw = storeUrlSourced.value.replace(/^sqlite:(\/\/)?/, '');
-        path = resolvePath(raw, baseFor(storeUrlSourced.source), env);
+        path = resolvePath(
+          fromFileUrl(storeUrlSourced.value),
+          baseFor(storeUrlSourced.source),
+          env,
+        );
       } else {
         path = join(configDir, 'tokens.db');
         sources.storeUrl = { kind: 'default', name: 'default' };
@@ -700,19 +713,19 @@ export async function resolveConfig(input: ConfigInput): Promise<ResolvedConfig>
       break;
     }
     case 'redis': {
-      let url = DEFAULT_REDIS_URL;
-      if (storeUrlSourced) {
-        if (!/^rediss?:\/\//i.test(storeUrlSourced.value)) {
-          throw invalid(
-            storeUrlSourced.source,
-            'is not a redis:// or rediss:// URL',
-            'give the Redis address, like redis://127.0.0.1:6379/0',
-          );
-        }
-        url = storeUrlSourced.value;
-      } else {
-        sources.storeUrl = { kind: 'default', name: 'default' };
+      if (!storeUrlSourced) {
+        throw new ConfigError(
+          'the redis store needs a server URL. give it with --store-url redis://host:6379 (or TD_TOKEN_STORE_URL)',
+        );
       }
+      if (!/^rediss?:\/\/./i.test(storeUrlSourced.value)) {
+        throw invalid(
+          storeUrlSourced.source,
+          'is not a redis:// or rediss:// URL',
+          'give the Redis address, like redis://127.0.0.1:6379/0',
+        );
+      }
+      const url = storeUrlSourced.value;
       store = { kind: 'redis', url, profile };
       break;
     }

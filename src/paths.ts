@@ -94,15 +94,6 @@ export function configFilePath(
   return join(configDir(env, options), 'config.json');
 }
 
-/** Where a running `td-token sandbox` of a flavor records its addresses. */
-export function sandboxRecordPath(
-  flavor: 'tdameritrade' | 'schwab',
-  env: NodeJS.ProcessEnv = process.env,
-  options: PathOptions = {},
-): string {
-  return join(configDir(env, options), 'sandbox', `${flavor}.json`);
-}
-
 /** Resolve `path` against `base` unless it is absolute already; `~/` means the home folder. */
 export function resolvePath(
   path: string,

@@ -1,0 +1,309 @@
+/**
+ * `td-token status`: like `gh auth status`. Which provider and profile, where the token is
+ * stored, when the access and refresh tokens expire, whether the API accepts the token, and the
+ * exact command that fixes what is wrong. Tokens are masked unless `--show-token`.
+ *
+ * @internal
+ * @module
+ */
+import { describeStore } from '../../config.js';
+import { isTdTokenError } from '../../errors.js';
+import { maskToken, type TokenRecord } from '../../token.js';
+import { type Context, openContext, sandboxCommand } from '../context.js';
+import { rememberSecrets } from '../failure.js';
+import { fixCommand } from '../fix-command.js';
+import { daysLeft, timeLeft, when } from '../format.js';
+import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
+import { EXIT } from '../io.js';
+
+const HOUR = 3_600_000;
+const API_TIMEOUT_MS = 10_000;
+
+export const spec: CommandSpec = {
+  name: 'status',
+  summary:
+    'Show the provider, profile and store, when the tokens expire, whether the API accepts the token, and the command that fixes what is wrong.',
+  usage: 'td-token status [--json] [--show-token] [--offline] [flags]',
+  options: {
+    json: { type: 'boolean' },
+    'show-token': { type: 'boolean' },
+    offline: { type: 'boolean' },
+  },
+  help: `flags:
+  --json         print a JSON report on stdout (fields below) instead of text on stderr
+  --show-token   show the tokens in full instead of masked
+  --offline      do not ask the API whether it accepts the token
+
+status never refreshes or changes the stored token. The API check is one GET of the accounts
+endpoint with the stored access token (skipped when it has expired).
+
+--json fields (stable):
+  ok             true when nothing needs a person's attention
+  profile, provider, clientId (masked)
+  endpoints      { authorizeUrl, tokenUrl, apiUrl, redirectUri }
+  sandbox        null, or { state: "running" | "missing", url }
+  store          { kind, location }
+  loggedIn       whether a token is stored
+  accessToken    null, or { token, expiresAt (ISO), expiresAtMs, secondsLeft, valid }
+  refreshToken   null, or { token, expiresAt, expiresAtMs, secondsLeft, daysLeft, valid }
+  api            { checked, accepted (true | false | null), status (HTTP status | null), detail }
+  problems       [{ code, severity ("error" | "warning"), message, fix }]; codes: not_logged_in,
+                 refresh_token_expired, refresh_token_expiring, access_token_expired, api_rejected,
+                 api_unreachable, store_unreadable, sandbox_missing
+  fix            the command for the first problem, or null
+  sources        { <setting>: { kind, name } }: where each setting came from
+  (tokens are masked like "abcd…(40 chars)" unless --show-token)
+
+exit codes: 0 fine (warnings allowed); 1 a problem (API rejects the token or is unreachable, store
+unreadable); 2 usage or configuration; 3 a person must log in again.`,
+};
+
+interface Problem {
+  code: string;
+  severity: 'error' | 'warning';
+  message: string;
+  fix: string | null;
+}
+
+interface ApiCheck {
+  checked: boolean;
+  accepted: boolean | null;
+  status: number | null;
+  detail: string | null;
+}
+
+async function checkApi(ctx: Context, record: TokenRecord, io: CliIO): Promise<ApiCheck> {
+  const url = ctx.provider.accountsUrl();
+  try {
+    const response = await fetch(url, {
+      headers: { authorization: `Bearer ${record.access_token}`, accept: 'application/json' },
+      signal: AbortSignal.timeout(API_TIMEOUT_MS),
+      redirect: 'manual',
+    });
+    await response.body?.cancel().catch(() => {});
+    const accepted = response.status >= 200 && response.status < 300;
+    return {
+      checked: true,
+      accepted,
+      status: response.status,
+      detail: `GET ${url.pathname}: HTTP ${response.status}`,
+    };
+  } catch (err) {
+    void io;
+    const reason =
+      (err as Error).name === 'TimeoutError'
+        ? 'timed out'
+        : (((err as Error).cause as Error | undefined)?.message ?? (err as Error).message);
+    return {
+      checked: true,
+      accepted: null,
+      status: null,
+      detail: `GET ${url.href} failed: ${reason}`,
+    };
+  }
+}
+
+export async function run(io: CliIO, args: CommandArgs): Promise<number> {
+  const json = args.values['json'] === true;
+  const show = args.values['show-token'] === true;
+  const offline = args.values['offline'] === true;
+  const ctx = await openContext(io, args.values);
+  try {
+    const { config, provider, manager } = ctx;
+    const now = manager.now();
+    const login = fixCommand('login', args.values);
+    const refresh = fixCommand('refresh', args.values);
+    const problems: Problem[] = [];
+    const mask = (token: string): string => (show ? token : maskToken(token));
+
+    let record: TokenRecord | undefined;
+    try {
+      record = await manager.peek();
+    } catch (err) {
+      if (!isTdTokenError(err)) throw err;
+      problems.push({
+        code: 'store_unreadable',
+        severity: 'error',
+        message: err.message,
+        fix: login,
+      });
+    }
+    if (record) rememberSecrets(record.access_token, record.refresh_token);
+
+    let sandboxInfo: { state: 'running' | 'missing'; url: string | null } | null = null;
+    if (ctx.sandbox.kind === 'running')
+      sandboxInfo = { state: 'running', url: ctx.sandbox.record.url };
+    if (ctx.sandbox.kind === 'missing') {
+      sandboxInfo = { state: 'missing', url: null };
+      problems.push({
+        code: 'sandbox_missing',
+        severity: 'error',
+        message: `no ${ctx.sandbox.flavor} sandbox is running, so the stored token cannot be refreshed or checked`,
+        fix: `${sandboxCommand(ctx.sandbox.flavor)}   (in another terminal), then ${login}`,
+      });
+    }
+
+    const accessValid = record !== undefined && record.expires_at > now;
+    const refreshValid = record !== undefined && record.refresh_token_expires_at > now;
+    if (record === undefined && !problems.some((p) => p.code === 'store_unreadable')) {
+      problems.push({
+        code: 'not_logged_in',
+        severity: 'error',
+        message: `not logged in: no token is stored in ${describeStore(config.store)}`,
+        fix: login,
+      });
+    }
+    if (record && !refreshValid) {
+      problems.push({
+        code: 'refresh_token_expired',
+        severity: 'error',
+        message: `the refresh token expired ${timeLeft(record.refresh_token_expires_at, now)}; only a new login gets a new one`,
+        fix: login,
+      });
+    } else if (record && record.refresh_token_expires_at - now < 48 * HOUR) {
+      problems.push({
+        code: 'refresh_token_expiring',
+        severity: 'warning',
+        message: `the refresh token expires ${timeLeft(record.refresh_token_expires_at, now)}; after that a person must log in`,
+        fix: login,
+      });
+    }
+    if (record && refreshValid && !accessValid) {
+      problems.push({
+        code: 'access_token_expired',
+        severity: 'warning',
+        message: `the access token expired ${timeLeft(record.expires_at, now)}; the next 'td-token token' refreshes it`,
+        fix: refresh,
+      });
+    }
+
+    let api: ApiCheck = { checked: false, accepted: null, status: null, detail: null };
+    if (record && accessValid && !offline && ctx.sandbox.kind !== 'missing') {
+      api = await checkApi(ctx, record, io);
+      if (api.accepted === false) {
+        problems.push({
+          code: 'api_rejected',
+          severity: 'error',
+          message: `the API refused the access token (${api.detail}); it may have been revoked`,
+          fix: `${fixCommand('refresh --force', args.values)}   (if that fails: ${login})`,
+        });
+      } else if (api.accepted === null) {
+        problems.push({
+          code: 'api_unreachable',
+          severity: 'error',
+          message: `the API could not be reached (${api.detail})`,
+          fix: `check the network and the API URL (--api-url / TD_TOKEN_API_URL), then run ${fixCommand('status', args.values)}`,
+        });
+      }
+    } else if (offline) {
+      api.detail = 'not checked (--offline)';
+    } else if (record && !accessValid) {
+      api.detail = 'not checked (the access token has expired)';
+    }
+
+    const errors = problems.filter((p) => p.severity === 'error');
+    const loginNeeded = errors.some((p) =>
+      ['not_logged_in', 'refresh_token_expired', 'sandbox_missing', 'store_unreadable'].includes(
+        p.code,
+      ),
+    );
+    const exit = errors.length === 0 ? EXIT.ok : loginNeeded ? EXIT.loginRequired : EXIT.failed;
+
+    const sources: Record<string, { kind: string; name: string }> = {};
+    for (const [key, source] of Object.entries(config.sources)) {
+      if (source) sources[key] = { kind: source.kind, name: source.name };
+    }
+
+    if (json) {
+      const report = {
+        ok: errors.length === 0,
+        profile: config.profile,
+        provider: config.provider,
+        clientId: maskToken(config.clientId),
+        endpoints: {
+          authorizeUrl: provider.authorizeUrl,
+          tokenUrl: provider.tokenUrl,
+          apiUrl: provider.apiUrl,
+          redirectUri: provider.redirectUri,
+        },
+        sandbox: sandboxInfo,
+        store: { kind: config.store.kind, location: describeStore(config.store) },
+        loggedIn: record !== undefined,
+        accessToken: record
+          ? {
+              token: mask(record.access_token),
+              expiresAt: new Date(record.expires_at).toISOString(),
+              expiresAtMs: record.expires_at,
+              secondsLeft: Math.floor((record.expires_at - now) / 1000),
+              valid: accessValid,
+            }
+          : null,
+        refreshToken: record
+          ? {
+              token: mask(record.refresh_token),
+              expiresAt: new Date(record.refresh_token_expires_at).toISOString(),
+              expiresAtMs: record.refresh_token_expires_at,
+              secondsLeft: Math.floor((record.refresh_token_expires_at - now) / 1000),
+              daysLeft: daysLeft(record.refresh_token_expires_at, now),
+              valid: refreshValid,
+            }
+          : null,
+        api,
+        problems,
+        fix: (errors[0] ?? problems[0])?.fix ?? null,
+        sources,
+      };
+      io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      return exit;
+    }
+
+    const from = (key: keyof typeof config.sources): string => {
+      const s = config.sources[key];
+      return s ? ` (from ${s.kind === 'env' ? `$${s.name}` : s.name})` : '';
+    };
+    const lines: string[] = [];
+    lines.push(`profile ${config.profile}${from('profile')}`);
+    lines.push(`  provider:       ${config.provider}${from('provider')}`);
+    lines.push(`  client id:      ${maskToken(config.clientId)}${from('clientId')}`);
+    lines.push(`  token URL:      ${provider.tokenUrl}${from('tokenUrl')}`);
+    lines.push(`  API URL:        ${provider.apiUrl}${from('apiUrl')}`);
+    lines.push(`  redirect URI:   ${provider.redirectUri}${from('redirectUri')}`);
+    if (ctx.sandbox.kind === 'running') {
+      lines.push(
+        `  sandbox:        td-token sandbox at ${ctx.sandbox.record.url} (pid ${ctx.sandbox.record.pid})`,
+      );
+    } else if (ctx.sandbox.kind === 'missing') {
+      lines.push(`  sandbox:        none running`);
+    }
+    lines.push(`  store:          ${describeStore(config.store)}${from('storeUrl')}`);
+    if (record) {
+      lines.push(
+        `  access token:   ${mask(record.access_token)}, ${accessValid ? 'valid until' : 'expired'} ${when(record.expires_at)} (${timeLeft(record.expires_at, now)})`,
+      );
+      lines.push(
+        `  refresh token:  ${mask(record.refresh_token)}, ${refreshValid ? 'valid until' : 'expired'} ${when(record.refresh_token_expires_at)} (${refreshValid ? `${daysLeft(record.refresh_token_expires_at, now)} days left` : timeLeft(record.refresh_token_expires_at, now)})`,
+      );
+    } else {
+      lines.push('  token:          none stored');
+    }
+    if (api.checked) {
+      lines.push(
+        `  API:            ${api.accepted ? 'accepts the token' : api.accepted === false ? 'REFUSES the token' : 'unreachable'} (${api.detail})`,
+      );
+    } else if (api.detail) {
+      lines.push(`  API:            ${api.detail}`);
+    }
+    lines.push('');
+    if (problems.length === 0) {
+      lines.push('ok: logged in, and the tokens are good');
+    }
+    for (const p of problems) {
+      lines.push(`${p.severity === 'error' ? 'problem' : 'note'}: ${p.message}`);
+      if (p.fix) lines.push(`  fix: ${p.fix}`);
+    }
+    io.stderr.write(`${lines.join('\n')}\n`);
+    return exit;
+  } finally {
+    await ctx.close();
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * `td-token token`: the access token and a newline on stdout, nothing else, refreshing first
+ * when needed; so `curl -H "Authorization: Bearer $(td-token token)"` works.
+ *
+ * @internal
+ * @module
+ */
+import { isAccessTokenFresh } from '../../token.js';
+import { noSandboxError, openContext } from '../context.js';
+import { rememberSecrets } from '../failure.js';
+import { fixCommand } from '../fix-command.js';
+import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
+import { EXIT } from '../io.js';
+import { warnIfRefreshEnding } from '../refresh-warning.js';
+
+export const spec: CommandSpec = {
+  name: 'token',
+  summary: 'Print a valid access token and a newline on stdout, refreshing it first when needed.',
+  usage: 'td-token token [flags]',
+  options: {},
+  help: `The token printed stays valid for at least 5 more minutes. Nothing else goes to stdout, so
+  curl -H "Authorization: Bearer $(td-token token)" https://api.schwabapi.com/trader/v1/accounts/accountNumbers
+works. Warnings (a refresh token that ends within 48 hours) go to stderr.
+
+With a sandbox provider, tokens come from a running 'td-token sandbox' (or the sandbox named by
+--token-url/--api-url). A token from the sandbox that 'td-token login' starts by itself is printed
+while it is fresh but cannot be refreshed once that login has ended.
+
+exit codes: 0 printed; 1 failed (provider down, store unreadable); 2 usage or configuration;
+3 a person must log in again (no token stored, refresh token expired or revoked).`,
+};
+
+export async function run(io: CliIO, args: CommandArgs): Promise<number> {
+  const ctx = await openContext(io, args.values);
+  try {
+    const { manager } = ctx;
+    let record = await manager.peek();
+    if (record) rememberSecrets(record.access_token, record.refresh_token);
+    if (ctx.sandbox.kind === 'missing') {
+      if (!record || !isAccessTokenFresh(record, manager.now(), manager.marginMs)) {
+        throw noSandboxError(ctx.sandbox.flavor);
+      }
+    } else {
+      record = await manager.getToken();
+      rememberSecrets(record.access_token, record.refresh_token);
+    }
+    io.stdout.write(`${record.access_token}\n`);
+    warnIfRefreshEnding(io, record, manager.now(), fixCommand('login', args.values));
+    return EXIT.ok;
+  } finally {
+    await ctx.close();
+  }
+}

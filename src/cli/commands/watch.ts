@@ -1,0 +1,54 @@
+/**
+ * `td-token watch`: keep the profile's token fresh until SIGINT or SIGTERM, without cron.
+ *
+ * @internal
+ * @module
+ */
+import { runWatch, type WatchOptions } from '../../watch.js';
+import { noSandboxError, openContext } from '../context.js';
+import { UsageError } from '../failure.js';
+import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
+import { EXIT } from '../io.js';
+
+export const spec: CommandSpec = {
+  name: 'watch',
+  summary:
+    "Keep the profile's token fresh until stopped: refresh ahead of expiry, renew TD refresh tokens.",
+  usage: 'td-token watch [--on-relogin CMD] [flags]',
+  options: { 'on-relogin': { type: 'string' } },
+  handlesSignals: true,
+  help: `flags:
+  --on-relogin CMD   a shell command run once a re-login is due (Schwab: 48 hours before the
+                     refresh token ends; any provider: once a login is required). It gets
+                     TD_TOKEN_REFRESH_EXPIRES_AT and TD_TOKEN_HOURS_LEFT in its environment.
+
+Refreshes the access token ahead of its expiry, renews TD refresh tokens when fewer than 7 days
+remain, waits out provider outages with backoff, and picks up a new login when one is made. Logs
+one JSON object per line on stdout ({time, level, event, ...}; never a token). Stops cleanly on
+SIGINT and SIGTERM. A systemd unit:
+  [Service]
+  ExecStart=/usr/bin/env td-token watch --profile default
+  Restart=on-failure
+
+exit codes: 0 stopped by a signal; 1 failed; 2 usage or configuration; 3 a person must log in.`,
+};
+
+export async function run(io: CliIO, args: CommandArgs): Promise<number> {
+  const onRelogin = args.values['on-relogin'];
+  if (onRelogin !== undefined && (typeof onRelogin !== 'string' || onRelogin.trim() === '')) {
+    throw new UsageError('--on-relogin needs a command');
+  }
+  const ctx = await openContext(io, args.values);
+  try {
+    if (ctx.sandbox.kind === 'missing') throw noSandboxError(ctx.sandbox.flavor);
+    const options: WatchOptions = {
+      log: (line) => io.stdout.write(`${JSON.stringify(line)}\n`),
+    };
+    if (io.signal) options.signal = io.signal;
+    if (typeof onRelogin === 'string') options.onReloginDue = onRelogin;
+    await runWatch(ctx.manager, options);
+    return EXIT.ok;
+  } finally {
+    await ctx.close();
+  }
+}
