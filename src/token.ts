@@ -115,11 +115,10 @@ export function assertTokenResponse(body: unknown): asserts body is TokenRespons
     const v = b[field];
     if (v === undefined) continue;
     // Some servers send numbers as strings; accept a plain decimal string.
-    if (typeof v === 'string' && /^\d+$/.test(v)) {
-      b[field] = Number(v);
-      continue;
-    }
-    if (!isPositiveSeconds(v)) throw invalidResponse(`has a ${field} that is not a positive number`);
+    const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+    if (!isPositiveSeconds(n))
+      throw invalidResponse(`has a ${field} that is not a positive number`);
+    b[field] = n;
   }
   for (const field of ['refresh_token', 'scope', 'id_token'] as const) {
     const v = b[field];
@@ -159,7 +158,10 @@ export function tokenRecordFromResponse(
     refreshToken = response.refresh_token;
     refreshExpiresAt = receivedAt + response.refresh_token_expires_in * 1000;
     refreshIssuedAt = receivedAt;
-  } else if (previous && (options.refreshExpiryFixedAtLogin || previous.refresh_token === response.refresh_token)) {
+  } else if (
+    previous &&
+    (options.refreshExpiryFixedAtLogin || previous.refresh_token === response.refresh_token)
+  ) {
     // Schwab: the refresh token lives 7 days from the browser login, whatever refreshing does.
     refreshToken = response.refresh_token;
     refreshExpiresAt = previous.refresh_token_expires_at;

@@ -1,0 +1,218 @@
+import { describe, expect, it } from 'vitest';
+import { ProviderError, StoreError } from '../src/errors.js';
+import {
+  assertTokenResponse,
+  isAccessTokenFresh,
+  isRefreshTokenExpired,
+  maskToken,
+  parseTokenRecord,
+  serializeTokenRecord,
+  TOKEN_RECORD_VERSION,
+  type TokenRecord,
+  tokenRecordFromResponse,
+  validateTokenRecord,
+} from '../src/token.js';
+
+const DAY = 86_400_000;
+
+/** The seed-era token.json, as its README shows it (comments removed). */
+const SEED_TOKEN_JSON = {
+  access_token: 'seed-access',
+  expires_at: 1639422978915,
+  refresh_token: 'seed-refresh',
+  refresh_token_expires_at: 1647197178915,
+  scope: 'PlaceTrades AccountAccess MoveMoney',
+  token_type: 'Bearer',
+};
+
+function errorOf(fn: () => unknown): Error & { code?: string } {
+  try {
+    fn();
+  } catch (error) {
+    return error as Error & { code?: string };
+  }
+  throw new Error('expected a throw');
+}
+
+describe('tokenRecordFromResponse', () => {
+  it('TD: both lifetimes counted from receipt', () => {
+    const record = tokenRecordFromResponse(
+      {
+        access_token: 'a',
+        refresh_token: 'r',
+        expires_in: 1800,
+        refresh_token_expires_in: 7_776_000,
+        scope: 'PlaceTrades',
+        token_type: 'Bearer',
+      },
+      { receivedAt: 1_000, provider: 'tdameritrade' },
+    );
+    expect(record).toEqual({
+      access_token: 'a',
+      expires_at: 1_801_000,
+      refresh_token: 'r',
+      refresh_token_expires_at: 1_000 + 90 * DAY,
+      scope: 'PlaceTrades',
+      token_type: 'Bearer',
+      provider: 'tdameritrade',
+      issued_at: 1_000,
+      refresh_token_issued_at: 1_000,
+      version: TOKEN_RECORD_VERSION,
+    });
+  });
+
+  it('Schwab: no refresh lifetime given, 7 days from login, kept across refreshes', () => {
+    const options = {
+      provider: 'schwab',
+      defaultRefreshLifetimeMs: 7 * DAY,
+      refreshExpiryFixedAtLogin: true,
+    };
+    const login = tokenRecordFromResponse(
+      { access_token: 'a', refresh_token: 'r', expires_in: 1800, scope: 'api', id_token: 'jwt' },
+      { receivedAt: 0, ...options },
+    );
+    expect(login.refresh_token_expires_at).toBe(7 * DAY);
+    expect(login).not.toHaveProperty('id_token');
+    const next = tokenRecordFromResponse(
+      { access_token: 'b', refresh_token: 'r', expires_in: 1800, scope: 'api' },
+      { receivedAt: 3 * DAY, previous: login, ...options },
+    );
+    expect(next.refresh_token_expires_at).toBe(7 * DAY);
+    expect(next.refresh_token_issued_at).toBe(0);
+    expect(next.expires_at).toBe(3 * DAY + 1_800_000);
+  });
+
+  it('a refresh without refresh_token keeps the stored one, its expiry and scope', () => {
+    const previous = validateTokenRecord({ ...SEED_TOKEN_JSON }, 'seed');
+    const next = tokenRecordFromResponse({ access_token: 'new' }, { receivedAt: 5, previous });
+    expect(next.refresh_token).toBe('seed-refresh');
+    expect(next.refresh_token_expires_at).toBe(1647197178915);
+    expect(next.scope).toBe('PlaceTrades AccountAccess MoveMoney');
+    expect(next.expires_at).toBe(5 + 1_800_000);
+  });
+
+  it('no refresh_token and none stored: invalid_response', () => {
+    const error = errorOf(() => tokenRecordFromResponse({ access_token: 'a' }, { receivedAt: 0 }));
+    expect(error).toBeInstanceOf(ProviderError);
+    expect(error.code).toBe('invalid_response');
+  });
+
+  it('accepts lifetimes sent as decimal strings', () => {
+    const record = tokenRecordFromResponse(
+      { access_token: 'a', refresh_token: 'r', expires_in: '60' as never },
+      { receivedAt: 0 },
+    );
+    expect(record.expires_at).toBe(60_000);
+  });
+});
+
+describe('assertTokenResponse', () => {
+  it.each([
+    [null, 'is not a JSON object'],
+    [[], 'is not a JSON object'],
+    [{}, 'has no access_token'],
+    [{ access_token: '' }, 'has no access_token'],
+    [{ access_token: 'a', token_type: 'mac' }, 'has token_type "mac" where Bearer was expected'],
+    [{ access_token: 'a', expires_in: -5 }, 'has a expires_in that is not a positive number'],
+    [{ access_token: 'a', expires_in: '0' }, 'has a expires_in that is not a positive number'],
+    [{ access_token: 'a', refresh_token: 5 }, 'has a refresh_token that is not a string'],
+    [{ access_token: 'a', refresh_token: '' }, 'has an empty refresh_token'],
+  ])('%j: %s', (body, problem) => {
+    const error = errorOf(() => assertTokenResponse(body));
+    expect(error.code).toBe('invalid_response');
+    expect(error.message).toBe(
+      `the token endpoint's answer ${problem}. check that the token URL points at an OAuth 2.0 token endpoint (td-token status shows it)`,
+    );
+  });
+
+  it('accepts bearer in any case', () => {
+    expect(() => assertTokenResponse({ access_token: 'a', token_type: 'bearer' })).not.toThrow();
+  });
+});
+
+describe('the stored record', () => {
+  it('the seed token.json parses as is', () => {
+    const record = parseTokenRecord(JSON.stringify(SEED_TOKEN_JSON), 'output/token.json');
+    expect(record).toEqual(SEED_TOKEN_JSON);
+  });
+
+  it('serializes in the seed field order, extras after, with a final newline', () => {
+    const record: TokenRecord = {
+      version: 1,
+      provider: 'tdameritrade',
+      token_type: 'Bearer',
+      scope: 's',
+      refresh_token_expires_at: 2,
+      refresh_token: 'r',
+      expires_at: 1,
+      access_token: 'a',
+    };
+    const text = serializeTokenRecord(record);
+    expect(Object.keys(JSON.parse(text))).toEqual([
+      'access_token',
+      'expires_at',
+      'refresh_token',
+      'refresh_token_expires_at',
+      'scope',
+      'token_type',
+      'version',
+      'provider',
+    ]);
+    expect(text.endsWith('}\n')).toBe(true);
+    expect(text).toContain('\n  "access_token": "a",\n');
+    expect(parseTokenRecord(text, 'x')).toEqual(record);
+  });
+
+  it.each([
+    ['', 'is empty'],
+    ['{"access_token": "a", "expi', 'is not valid JSON (truncated or hand-edited?)'],
+    ['[]', 'is not a JSON object'],
+    [JSON.stringify({ ...SEED_TOKEN_JSON, refresh_token: '' }), 'has no refresh_token'],
+    [
+      JSON.stringify({ ...SEED_TOKEN_JSON, expires_at: '2021-12-13' }),
+      'has a expires_at that is not a time in ms since the epoch',
+    ],
+    [JSON.stringify({ ...SEED_TOKEN_JSON, scope: undefined }), 'has no scope'],
+    [JSON.stringify({ ...SEED_TOKEN_JSON, provider: 3 }), 'has a provider that is not a string'],
+    [
+      JSON.stringify({ ...SEED_TOKEN_JSON, issued_at: 'x' }),
+      'has a issued_at that is not a number',
+    ],
+  ])('a corrupt record (%s) names the source and the fix', (text, problem) => {
+    const error = errorOf(() => parseTokenRecord(text, '/home/u/.config/td-token/token.json'));
+    expect(error).toBeInstanceOf(StoreError);
+    expect(error.code).toBe('invalid_token_file');
+    expect(error.message).toContain(
+      `the token record in /home/u/.config/td-token/token.json ${problem}`,
+    );
+    expect(error.message).toMatch(
+      /run 'td-token login' to replace it, or restore it from a backup$/,
+    );
+  });
+});
+
+describe('freshness and masking', () => {
+  const record = validateTokenRecord(
+    { ...SEED_TOKEN_JSON, expires_at: 10_000, refresh_token_expires_at: 50_000 },
+    't',
+  );
+
+  it('access token freshness with a margin', () => {
+    expect(isAccessTokenFresh(record, 9_999)).toBe(true);
+    expect(isAccessTokenFresh(record, 10_000)).toBe(false);
+    expect(isAccessTokenFresh(record, 5_000, 5_000)).toBe(false);
+    expect(isAccessTokenFresh(record, 4_999, 5_000)).toBe(true);
+  });
+
+  it('refresh token expiry', () => {
+    expect(isRefreshTokenExpired(record, 49_999)).toBe(false);
+    expect(isRefreshTokenExpired(record, 50_000)).toBe(true);
+  });
+
+  it('masks tokens so they cannot be used', () => {
+    expect(maskToken('short')).toBe('****');
+    const masked = maskToken('abcdefghijklmnopqrstuvwxyz');
+    expect(masked).toBe('abcd…(26 chars)');
+    expect(masked).not.toContain('efgh');
+  });
+});
