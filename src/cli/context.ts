@@ -73,10 +73,16 @@ export function sandboxCommand(flavor: 'tdameritrade' | 'schwab'): string {
   return flavor === 'schwab' ? 'td-token sandbox' : 'td-token sandbox --flavor tdameritrade';
 }
 
-/** The error for a `sandbox-*` provider with no sandbox to talk to. */
-export function noSandboxError(flavor: 'tdameritrade' | 'schwab'): LoginRequiredError {
+/** The error for a `sandbox-*` provider with no sandbox to talk to; `stored` says whether a token is stored. */
+export function noSandboxError(
+  flavor: 'tdameritrade' | 'schwab',
+  stored: boolean,
+): LoginRequiredError {
+  const start = `start one with '${sandboxCommand(flavor)}' in another terminal, then run 'td-token login'`;
   return new LoginRequiredError(
-    `no ${flavor} sandbox is running, and tokens from a sandbox that stopped cannot be refreshed. start one with '${sandboxCommand(flavor)}' in another terminal, then run 'td-token login'`,
+    stored
+      ? `no ${flavor} sandbox is running, and tokens from a sandbox that stopped cannot be refreshed. ${start}`
+      : `not logged in, and no ${flavor} sandbox is running. ${start}`,
   );
 }
 

@@ -74,7 +74,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     if (ctx.sandbox.kind === 'missing') {
       record = await ctx.manager.peek();
       if (!record || !isAccessTokenFresh(record, ctx.manager.now(), ctx.manager.marginMs)) {
-        throw noSandboxError(ctx.sandbox.flavor);
+        throw noSandboxError(ctx.sandbox.flavor, record !== undefined);
       }
     } else {
       record = await ctx.manager.getToken();

@@ -53,7 +53,8 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     const force = args.values['force'] === true;
     const before = await ctx.manager.peek();
     if (before) rememberSecrets(before.access_token, before.refresh_token);
-    if (ctx.sandbox.kind === 'missing') throw noSandboxError(ctx.sandbox.flavor);
+    if (ctx.sandbox.kind === 'missing')
+      throw noSandboxError(ctx.sandbox.flavor, before !== undefined);
     // Refresh once less than half the access token's life is left; other processes that hold the
     // lock first make this one find a fresh token and stop.
     const marginMs = before

@@ -135,12 +135,14 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
       sandboxInfo = { state: 'running', url: ctx.sandbox.record.url };
     if (ctx.sandbox.kind === 'missing') {
       sandboxInfo = { state: 'missing', url: null };
-      problems.push({
-        code: 'sandbox_missing',
-        severity: 'error',
-        message: `no ${ctx.sandbox.flavor} sandbox is running, so the stored token cannot be refreshed or checked`,
-        fix: `${sandboxCommand(ctx.sandbox.flavor)}   (in another terminal), then ${login}`,
-      });
+      if (record !== undefined) {
+        problems.push({
+          code: 'sandbox_missing',
+          severity: 'error',
+          message: `no ${ctx.sandbox.flavor} sandbox is running, so the stored token cannot be refreshed or checked`,
+          fix: `${sandboxCommand(ctx.sandbox.flavor)}   (in another terminal), then ${login}`,
+        });
+      }
     }
 
     const accessValid = record !== undefined && record.expires_at > now;
@@ -150,7 +152,10 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
         code: 'not_logged_in',
         severity: 'error',
         message: `not logged in: no token is stored in ${describeStore(config.store)}`,
-        fix: login,
+        fix:
+          ctx.sandbox.kind === 'missing'
+            ? `${sandboxCommand(ctx.sandbox.flavor)}   (in another terminal), then ${login}`
+            : login,
       });
     }
     if (record && !refreshValid) {
@@ -201,6 +206,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
       api.detail = 'not checked (the access token has expired)';
     }
 
+    const noEndpoints = ctx.sandbox.kind === 'missing';
     const errors = problems.filter((p) => p.severity === 'error');
     const loginNeeded = errors.some((p) =>
       ['not_logged_in', 'refresh_token_expired', 'sandbox_missing', 'store_unreadable'].includes(
@@ -221,9 +227,9 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
         provider: config.provider,
         clientId: maskToken(config.clientId),
         endpoints: {
-          authorizeUrl: provider.authorizeUrl,
-          tokenUrl: provider.tokenUrl,
-          apiUrl: provider.apiUrl,
+          authorizeUrl: noEndpoints ? null : provider.authorizeUrl,
+          tokenUrl: noEndpoints ? null : provider.tokenUrl,
+          apiUrl: noEndpoints ? null : provider.apiUrl,
           redirectUri: provider.redirectUri,
         },
         sandbox: sandboxInfo,
@@ -259,14 +265,19 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
 
     const from = (key: keyof typeof config.sources): string => {
       const s = config.sources[key];
-      return s ? ` (from ${s.kind === 'env' ? `$${s.name}` : s.name})` : '';
+      if (!s || s.name === 'default') return '';
+      return ` (from ${s.kind === 'env' ? `$${s.name}` : s.name})`;
     };
     const lines: string[] = [];
     lines.push(`profile ${config.profile}${from('profile')}`);
     lines.push(`  provider:       ${config.provider}${from('provider')}`);
     lines.push(`  client id:      ${maskToken(config.clientId)}${from('clientId')}`);
-    lines.push(`  token URL:      ${provider.tokenUrl}${from('tokenUrl')}`);
-    lines.push(`  API URL:        ${provider.apiUrl}${from('apiUrl')}`);
+    if (noEndpoints) {
+      lines.push(`  endpoints:      none (no ${config.sandboxFlavor} sandbox is running)`);
+    } else {
+      lines.push(`  token URL:      ${provider.tokenUrl}${from('tokenUrl')}`);
+      lines.push(`  API URL:        ${provider.apiUrl}${from('apiUrl')}`);
+    }
     lines.push(`  redirect URI:   ${provider.redirectUri}${from('redirectUri')}`);
     if (ctx.sandbox.kind === 'running') {
       lines.push(

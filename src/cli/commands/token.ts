@@ -38,7 +38,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     if (record) rememberSecrets(record.access_token, record.refresh_token);
     if (ctx.sandbox.kind === 'missing') {
       if (!record || !isAccessTokenFresh(record, manager.now(), manager.marginMs)) {
-        throw noSandboxError(ctx.sandbox.flavor);
+        throw noSandboxError(ctx.sandbox.flavor, record !== undefined);
       }
     } else {
       record = await manager.getToken();

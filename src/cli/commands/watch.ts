@@ -40,7 +40,9 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
   }
   const ctx = await openContext(io, args.values);
   try {
-    if (ctx.sandbox.kind === 'missing') throw noSandboxError(ctx.sandbox.flavor);
+    if (ctx.sandbox.kind === 'missing') {
+      throw noSandboxError(ctx.sandbox.flavor, (await ctx.manager.peek()) !== undefined);
+    }
     const options: WatchOptions = {
       log: (line) => io.stdout.write(`${JSON.stringify(line)}\n`),
     };
