@@ -104,7 +104,8 @@ export class Rfc6749Provider implements Provider {
     this.redirectUri = config.redirectUri.trim();
     this.authorizeUrl = assertSecureUrl(config.authorizeUrl, 'authorize URL').href;
     this.tokenUrl = assertSecureUrl(config.tokenUrl, 'token URL').href;
-    this.apiUrl = assertSecureUrl(config.apiUrl, 'API URL').href;
+    // The API base without a trailing slash (`https://api.schwabapi.com`), as the defaults read.
+    this.apiUrl = assertSecureUrl(config.apiUrl, 'API URL').href.replace(/\/+$/, '');
     this.scope = config.scope;
     this.usesPkce = config.usesPkce;
     this.canRenewRefreshToken = config.canRenewRefreshToken;

@@ -7,7 +7,7 @@ describe('createProvider', () => {
     const td = createProvider('tdameritrade', { clientId: 'K', redirectUri: '' });
     expect(td.authorizeUrl).toBe('https://auth.tdameritrade.com/auth');
     expect(td.tokenUrl).toBe('https://api.tdameritrade.com/v1/oauth2/token');
-    expect(td.apiUrl).toBe('https://api.tdameritrade.com/');
+    expect(td.apiUrl).toBe('https://api.tdameritrade.com');
     expect(td.redirectUri).toBe('https://localhost:8000');
     const schwab = createProvider('schwab', { clientId: 'K', clientSecret: 'S', redirectUri: '' });
     expect(schwab.authorizeUrl).toBe(PROVIDER_DEFAULTS.schwab.authorizeUrl);
