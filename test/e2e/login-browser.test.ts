@@ -1,0 +1,339 @@
+/**
+ * `td-token login` end to end: the built command runs as a child process against the sandbox,
+ * and headless Chromium does what a person does (Log in, the provider's login form, Allow).
+ * Both providers: Schwab (https://127.0.0.1:<port>) and TD Ameritrade (https://localhost:<port>).
+ */
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { exchangeAuthorizationCode } from '../../src/oauth/index.js';
+import { createProvider } from '../../src/providers/index.js';
+import { SANDBOX_DEFAULT_APPS, type Sandbox, startSandbox } from '../../src/sandbox/index.js';
+import { launchBrowser, type TestBrowser } from '../helpers/browser.js';
+import { approveInSandbox } from '../helpers/sandbox-login.js';
+import { freePort, isListening } from '../login/support.js';
+import {
+  assertBuilt,
+  type Child,
+  isolatedEnv,
+  loginThroughBrowser,
+  runCli,
+  SEED_FIELDS,
+  signInToSandbox,
+  startCli,
+} from './support.js';
+
+type Flavor = 'schwab' | 'tdameritrade';
+
+const E2E_TIMEOUT = 90_000;
+
+let browser: TestBrowser;
+let dir: string;
+const children: Child[] = [];
+const contexts: BrowserContext[] = [];
+
+beforeAll(async () => {
+  assertBuilt();
+  dir = await mkdtemp(join(tmpdir(), 'td-token-e2e-login-'));
+  browser = await launchBrowser();
+});
+
+afterEach(async () => {
+  for (const child of children.splice(0)) await child.stop();
+  for (const context of contexts.splice(0)) await context.close();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function newPage(): Promise<Page> {
+  const context = await browser.browser.newContext({ ignoreHTTPSErrors: true });
+  contexts.push(context);
+  return context.newPage();
+}
+
+describe.each<Flavor>(['schwab', 'tdameritrade'])('td-token login (%s)', (flavor) => {
+  let sandbox: Sandbox;
+  let n = 0;
+
+  beforeAll(async () => {
+    sandbox = await startSandbox({ flavor });
+  });
+  afterAll(async () => {
+    await sandbox?.close();
+  });
+
+  /** A fresh home, a free port, an app registered for it, and the flags that point at it all. */
+  async function setup() {
+    const home = join(dir, `${flavor}-${++n}`);
+    const port = await freePort(flavor === 'tdameritrade');
+    const redirectUri =
+      flavor === 'schwab' ? `https://127.0.0.1:${port}` : `https://localhost:${port}`;
+    const app = SANDBOX_DEFAULT_APPS[flavor];
+    sandbox.registerApp({ ...app, redirectUris: [redirectUri] });
+    const tokenFile = join(home, 'output', 'token.json');
+    const flags = [
+      '--provider',
+      flavor,
+      '--client-id',
+      app.clientId,
+      ...(app.clientSecret === undefined ? [] : ['--client-secret', app.clientSecret]),
+      '--redirect-uri',
+      redirectUri,
+      '--authorize-url',
+      sandbox.authorizeUrl,
+      '--token-url',
+      sandbox.tokenUrl,
+      '--api-url',
+      sandbox.apiUrl,
+      '--token-file',
+      tokenFile,
+    ];
+    const env = isolatedEnv(home);
+    const origin = new URL(redirectUri).origin;
+    const cli = (args: string[], input?: string) =>
+      runCli([...args, ...flags], { env, cwd: dir, ...(input === undefined ? {} : { input }) });
+    const login = (...extra: string[]) => {
+      const child = startCli(['login', '--no-browser', ...extra, ...flags], { env, cwd: dir });
+      children.push(child);
+      return child;
+    };
+    const provider = createProvider(flavor, {
+      clientId: app.clientId,
+      clientSecret: app.clientSecret,
+      redirectUri,
+      authorizeUrl: sandbox.authorizeUrl,
+      tokenUrl: sandbox.tokenUrl,
+      apiUrl: sandbox.apiUrl,
+    });
+    return { home, port, redirectUri, origin, tokenFile, flags, env, cli, login, provider };
+  }
+
+  /** Wait until the login server says it listens. */
+  async function listening(child: Child, origin: string): Promise<void> {
+    const match = await child.waitForStderr(/to log in, open (\S+) in a browser/);
+    expect(match[1]).toBe(`${origin}/login`);
+  }
+
+  it(
+    'logs in through the browser; the token file has the seed fields, mode 0600, and token, status and refresh work',
+    async () => {
+      const t = await setup();
+      const child = t.login('--timeout', '60s');
+      await listening(child, t.origin);
+      const page = await newPage();
+      await loginThroughBrowser(page, t.origin);
+      expect(await page.locator('#result').getAttribute('data-result')).toBe('success');
+      expect(await page.textContent('h1')).toBe('Logged in');
+      expect(await child.exit).toBe(0);
+      expect(child.stderr()).toMatch(/logged in to/);
+      expect(child.stdout()).toBe('');
+      expect(await isListening('127.0.0.1', t.port)).toBe(false);
+
+      const text = await readFile(t.tokenFile, 'utf8');
+      const record = JSON.parse(text) as Record<string, unknown>;
+      expect(Object.keys(record).slice(0, 6)).toEqual([...SEED_FIELDS]);
+      expect(typeof record['access_token']).toBe('string');
+      expect(typeof record['refresh_token']).toBe('string');
+      expect(record['expires_at']).toBeGreaterThan(Date.now() + 25 * 60_000);
+      expect(record['refresh_token_expires_at']).toBeGreaterThan(Date.now() + 6 * 86_400_000);
+      expect(record['token_type']).toBe('Bearer');
+      expect(record['scope']).toBe(
+        flavor === 'schwab' ? 'api' : 'PlaceTrades AccountAccess MoveMoney',
+      );
+      if (process.platform !== 'win32') {
+        expect((await stat(t.tokenFile)).mode & 0o777).toBe(0o600);
+      }
+      const access = String(record['access_token']);
+      const refresh = String(record['refresh_token']);
+      // Neither the page nor the command's output shows a token.
+      const html = await page.content();
+      for (const secret of [access, refresh]) {
+        expect(html).not.toContain(secret);
+        expect(child.stderr()).not.toContain(secret);
+      }
+
+      const token = await t.cli(['token']);
+      expect(token.code).toBe(0);
+      expect(token.stdout).toBe(`${access}\n`);
+
+      const status = await t.cli(['status', '--json']);
+      expect(status.code).toBe(0);
+      const report = JSON.parse(status.stdout) as Record<string, unknown> & {
+        api: { accepted: boolean | null };
+      };
+      expect(report['loggedIn']).toBe(true);
+      expect(report.api.accepted).toBe(true);
+      expect(status.stdout).not.toContain(access);
+      expect(status.stdout).not.toContain(refresh);
+
+      const refreshed = await t.cli(['refresh', '--force']);
+      expect(refreshed.code).toBe(0);
+      const after = JSON.parse(await readFile(t.tokenFile, 'utf8')) as Record<string, unknown>;
+      expect(after['access_token']).not.toBe(access);
+      const again = await t.cli(['token']);
+      expect(again.stdout).toBe(`${String(after['access_token'])}\n`);
+    },
+    E2E_TIMEOUT,
+  );
+
+  it(
+    'Deny: the page says what happened and what to do, and the command exits 1',
+    async () => {
+      const t = await setup();
+      const child = t.login('--timeout', '60s');
+      await listening(child, t.origin);
+      const page = await newPage();
+      await loginThroughBrowser(page, t.origin, 'deny');
+      expect(await page.locator('#result').getAttribute('data-code')).toBe('access_denied');
+      expect(await page.textContent('h1')).toBe('Login denied');
+      expect(await page.textContent('main')).toContain('What to do:');
+      expect(await child.exit).toBe(1);
+      expect(child.stderr()).toMatch(/td-token: the login was denied at the provider/);
+      expect(await isListening('127.0.0.1', t.port)).toBe(false);
+      await expect(stat(t.tokenFile)).rejects.toThrow();
+    },
+    E2E_TIMEOUT,
+  );
+
+  it(
+    'a tampered state gets an error page, the server keeps waiting, and the real login then works',
+    async () => {
+      const t = await setup();
+      const child = t.login('--timeout', '60s');
+      await listening(child, t.origin);
+      const page = await newPage();
+      // Start a login, then change the state on the way to the provider.
+      await page.goto(`${t.origin}/login`);
+      const authorize = new URL(page.url());
+      expect(`${authorize.origin}${authorize.pathname}`).toBe(sandbox.authorizeUrl);
+      authorize.searchParams.set('state', 'forged-by-someone-else');
+      await page.goto(authorize.href);
+      await signInToSandbox(page);
+      sandbox.resetCounters();
+      await page.click('#allow');
+      await page.locator('#result').waitFor();
+      expect(await page.locator('#result').getAttribute('data-code')).toBe('state_mismatch');
+      expect(await page.textContent('h1')).toBe('Not from this login');
+      expect(sandbox.counters().token.total).toBe(0);
+      expect(child.stderr()).toContain('still waiting for the login');
+
+      // Still running: the real login goes through.
+      await loginThroughBrowser(page, t.origin);
+      expect(await page.locator('#result').getAttribute('data-result')).toBe('success');
+      expect(await child.exit).toBe(0);
+      expect(sandbox.counters().token.authorization_code).toBe(1);
+      const record = JSON.parse(await readFile(t.tokenFile, 'utf8')) as Record<string, unknown>;
+      expect(typeof record['access_token']).toBe('string');
+    },
+    E2E_TIMEOUT,
+  );
+
+  it(
+    'a code that was already used: the page says the login failed, and the command exits 1',
+    async () => {
+      const t = await setup();
+      const child = t.login('--timeout', '60s');
+      await listening(child, t.origin);
+      const page = await newPage();
+      // Hold the browser at the callback, redeem its code elsewhere first, then let it through.
+      await page.goto(`${t.origin}/`);
+      await page.click('a#login');
+      const state = new URL(page.url()).searchParams.get('state') ?? undefined;
+      await signInToSandbox(page);
+      let callback: string | undefined;
+      // The provider answers Allow with a redirect to the callback: keep that answer back.
+      await page.route(
+        (url) => url.origin === new URL(sandbox.url).origin,
+        async (route) => {
+          const answer = await route.fetch({ maxRedirects: 0 });
+          const location = answer.headers()['location'];
+          if (location !== undefined && new URL(location, sandbox.url).origin === t.origin) {
+            callback = new URL(location, sandbox.url).href;
+            await route.fulfill({ status: 200, contentType: 'text/plain', body: 'held back' });
+          } else {
+            await route.fulfill({ response: answer });
+          }
+        },
+      );
+      await page.click('#allow');
+      await expect.poll(() => callback, { timeout: 10_000 }).toBeDefined();
+      await exchangeAuthorizationCode(t.provider, callback!, {
+        expectedState: state,
+        retry: false,
+      });
+      await page.unrouteAll();
+      await page.goto(callback!);
+      expect(await page.locator('#result').getAttribute('data-result')).toBe('error');
+      expect(await page.textContent('h1')).toBe('Login failed');
+      expect(await page.textContent('main')).toContain('What to do:');
+      expect(await child.exit).toBe(1);
+      expect(child.stderr()).toMatch(/td-token: /);
+      expect(await isListening('127.0.0.1', t.port)).toBe(false);
+      await expect(stat(t.tokenFile)).rejects.toThrow();
+    },
+    E2E_TIMEOUT,
+  );
+
+  it(
+    'gives up after --timeout with a clear message, exit 1, and nothing left listening',
+    async () => {
+      const t = await setup();
+      const startedAt = Date.now();
+      const child = t.login('--timeout', '2s');
+      await listening(child, t.origin);
+      expect(await child.exit).toBe(1);
+      expect(Date.now() - startedAt).toBeLessThan(15_000);
+      expect(child.stderr()).toMatch(
+        /td-token: no login finished within 2 seconds\. run 'td-token login[^']*' again/,
+      );
+      expect(await isListening('127.0.0.1', t.port)).toBe(false);
+      // A browser arriving late finds nothing there.
+      const page = await newPage();
+      await expect(page.goto(`${t.origin}/`)).rejects.toThrow();
+    },
+    E2E_TIMEOUT,
+  );
+
+  it(
+    '--manual: the redirected URL fed through stdin logs in; stdin ending without it exits 1 at once',
+    async () => {
+      const t = await setup();
+      const child = t.login('--manual', '--timeout', '60s');
+      const match = await child.waitForStderr(/^\s+(http\S+)$/m);
+      const authorizeUrl = match[1]!;
+      expect(authorizeUrl.startsWith(`${sandbox.authorizeUrl}?`)).toBe(true);
+      expect(child.stderr()).toContain('Log in and press Allow');
+      const callback = await approveInSandbox(authorizeUrl);
+      child.process.stdin.end(`${callback}\n`);
+      expect(await child.exit).toBe(0);
+      expect(child.stderr()).toMatch(/logged in to/);
+      expect(await isListening('127.0.0.1', t.port)).toBe(false);
+      const record = JSON.parse(await readFile(t.tokenFile, 'utf8')) as Record<string, unknown>;
+      expect(Object.keys(record).slice(0, 6)).toEqual([...SEED_FIELDS]);
+      const token = await t.cli(['token']);
+      expect(token.stdout).toBe(`${String(record['access_token'])}\n`);
+
+      const startedAt = Date.now();
+      const empty = await runCli(['login', '--manual', '--timeout', '60s', ...t.flags], {
+        env: t.env,
+        cwd: dir,
+        input: '',
+      });
+      expect(empty.code).toBe(1);
+      expect(Date.now() - startedAt).toBeLessThan(15_000);
+      expect(empty.stderr).toMatch(/td-token: standard input ended without the redirected URL/);
+
+      const deny = t.login('--manual', '--timeout', '60s');
+      const url = (await deny.waitForStderr(/^\s+(http\S+)$/m))[1]!;
+      deny.process.stdin.end(`${await approveInSandbox(url, { deny: true })}\n`);
+      expect(await deny.exit).toBe(1);
+      expect(deny.stderr()).toMatch(/td-token: the login was denied at the provider/);
+    },
+    E2E_TIMEOUT,
+  );
+});
