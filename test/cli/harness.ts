@@ -180,3 +180,97 @@ export async function writeTokenFile(path: string, record: TokenRecord): Promise
 export async function readTokenFile(path: string): Promise<TokenRecord> {
   return JSON.parse(await readFile(path, 'utf8')) as TokenRecord;
 }
+
+/** A running td-token child with its output so far; `stop()` kills it if still running. */
+export interface RunningCli {
+  child: import('node:child_process').ChildProcessWithoutNullStreams;
+  stdout(): string;
+  stderr(): string;
+  /** Resolve with the first match of `pattern` in stdout or stderr (as they grow), or reject after `timeoutMs`. */
+  waitFor(
+    stream: 'stdout' | 'stderr',
+    pattern: RegExp,
+    timeoutMs?: number,
+  ): Promise<RegExpExecArray>;
+  exited: Promise<CliResult>;
+  stop(): Promise<void>;
+}
+
+/** Start `node dist/cli/main.js ...args` and keep its stdin open. */
+export function startCli(
+  args: readonly string[],
+  home: Home,
+  options: Omit<RunOptions, 'input'> = {},
+): RunningCli {
+  const env: Record<string, string> = { ...home.env };
+  for (const [k, v] of Object.entries(options.env ?? {})) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  const child = spawn(process.execPath, [MAIN, ...args], { cwd: options.cwd ?? home.cwd, env });
+  const out = { stdout: '', stderr: '' };
+  const waiters = new Set<() => void>();
+  const poke = () => {
+    for (const w of [...waiters]) w();
+  };
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    out.stdout += d;
+    poke();
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    out.stderr += d;
+    poke();
+  });
+  const exited = new Promise<CliResult>((resolve) => {
+    child.once('close', (code, signal) => {
+      resolve({ code, signal, stdout: out.stdout, stderr: out.stderr });
+      poke();
+    });
+  });
+  let done = false;
+  void exited.then(() => {
+    done = true;
+  });
+  return {
+    child,
+    stdout: () => out.stdout,
+    stderr: () => out.stderr,
+    exited,
+    waitFor(stream, pattern, timeoutMs = 15_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const m = pattern.exec(out[stream]);
+          if (m) {
+            cleanup();
+            resolve(m);
+          } else if (done) {
+            cleanup();
+            reject(
+              new Error(
+                `td-token exited before ${pattern} appeared on ${stream}; stderr: ${out.stderr}`,
+              ),
+            );
+          }
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(
+            new Error(`${pattern} did not appear on ${stream} in time; stderr: ${out.stderr}`),
+          );
+        }, timeoutMs);
+        const cleanup = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    async stop() {
+      if (!done) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
+}
