@@ -3,6 +3,38 @@
  * servers and a few API endpoints. It imports nothing from the client side of td-token, so it
  * cannot share the client's mistakes.
  *
+ * Paths, as on the real hosts:
+ * - TD: `GET /auth`, `POST /v1/oauth2/token`, `GET /v1/accounts`, `GET /v1/marketdata/quotes?symbol=A,B`
+ * - Schwab: `GET /v1/oauth/authorize`, `POST /v1/oauth/token`,
+ *   `GET /trader/v1/accounts/accountNumbers`, `GET /marketdata/v1/quotes?symbols=A,B`
+ * - the login and consent forms post to `<authorize path>/login` and `<authorize path>/consent`,
+ *   carrying a server-side login request id in a hidden `request` field (no cookies).
+ *
+ * Choices where the providers' behaviour is not documented (see the protocol notes):
+ * - TD's client id or redirect URI mismatch page is served with HTTP 400 (HTML, never a
+ *   redirect); Schwab's "Access Denied" page with 403; Schwab's bad client id at authorize is
+ *   401 JSON `invalid_client`.
+ * - Once the client id and callback are known good, a missing (TD) or non-`code`
+ *   `response_type` is sent back to the callback as `error=invalid_request` /
+ *   `unsupported_response_type`.
+ * - A TD code grant without `access_type=offline` still gets a refresh token, unless
+ *   `settings.requireAccessTypeOfflineForCodeGrant` is set. Any `access_type` other than
+ *   `offline` is `invalid_request`.
+ * - A code is spent by the first request that names it for the right app, even if that
+ *   request then fails on its redirect URI. Injected faults never spend a code: they answer
+ *   before any processing (except `delay`, which then processes normally).
+ * - A Schwab refresh token past its 7 days answers 400
+ *   `{"error":"invalid_client","error_description":"refresh token invalid"}`; an unknown,
+ *   revoked or superseded one answers 400 `unsupported_token_type` with the nested JSON.
+ *   A Schwab code exchange (the end of a browser login) supersedes the app's earlier refresh
+ *   tokens; its new refresh token lives 7 days from that exchange.
+ * - The rate limit applies to both flavors' token endpoints (per app: TD's client id without
+ *   the suffix, Schwab's Basic user), counting only requests it let through; 429 carries
+ *   `Retry-After` in seconds until a slot frees up. The window runs on the sandbox clock.
+ * - Counters: `token.total` counts every POST to the token endpoint; the grant counters count
+ *   by the body's `grant_type` (faulted requests included); `ok` counts 200 answers with
+ *   tokens, `failed` everything else (faults, dropped connections, 429s).
+ *
  * @module
  */
 

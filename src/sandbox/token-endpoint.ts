@@ -227,7 +227,6 @@ function answerFault(
     }
     case 'drop':
       req.socket.destroy();
-      res.destroy();
       return;
     case 'rate-limit': {
       const answer = rateLimited(fault.retryAfterSec);
