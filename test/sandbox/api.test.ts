@@ -13,16 +13,15 @@ function call(url: string, token?: string): Promise<Response> {
 
 describe('TD Ameritrade API', () => {
   let sandbox: Sandbox;
-  let accessToken: string;
   beforeAll(async () => {
     sandbox = await startSandbox({ flavor: 'tdameritrade', now: frozen });
-    accessToken = String((await loginTokens(sandbox)).access_token);
   });
   afterAll(async () => {
     await sandbox.close();
   });
 
   it('returns accounts for a valid token', async () => {
+    const accessToken = String((await loginTokens(sandbox)).access_token);
     const response = await call(`${sandbox.apiUrl}/v1/accounts`, accessToken);
     expect(response.status).toBe(200);
     const body = (await response.json()) as {
@@ -34,6 +33,7 @@ describe('TD Ameritrade API', () => {
   });
 
   it('returns a quote per requested symbol', async () => {
+    const accessToken = String((await loginTokens(sandbox)).access_token);
     const response = await call(
       `${sandbox.apiUrl}/v1/marketdata/quotes?symbol=AAPL,msft`,
       accessToken,
@@ -87,16 +87,15 @@ describe('TD Ameritrade API', () => {
 
 describe('Schwab API', () => {
   let sandbox: Sandbox;
-  let accessToken: string;
   beforeAll(async () => {
     sandbox = await startSandbox({ flavor: 'schwab', now: frozen });
-    accessToken = String((await loginTokens(sandbox)).access_token);
   });
   afterAll(async () => {
     await sandbox.close();
   });
 
   it('returns account numbers with hash values', async () => {
+    const accessToken = String((await loginTokens(sandbox)).access_token);
     const response = await call(`${sandbox.apiUrl}/trader/v1/accounts/accountNumbers`, accessToken);
     expect(response.status).toBe(200);
     const body = (await response.json()) as { accountNumber: string; hashValue: string }[];
@@ -105,6 +104,7 @@ describe('Schwab API', () => {
   });
 
   it('returns quotes for the symbols parameter', async () => {
+    const accessToken = String((await loginTokens(sandbox)).access_token);
     const response = await call(
       `${sandbox.apiUrl}/marketdata/v1/quotes?symbols=SPY,QQQ,IBM`,
       accessToken,

@@ -16,6 +16,7 @@ describe('approveInSandbox', () => {
   });
 
   it('accepts a string or a URL and returns the callback Location', async () => {
+    td.resetCounters();
     const fromString = await approveInSandbox(authorizeUrl(td).href);
     const fromUrl = await approveInSandbox(authorizeUrl(td));
     expect(fromString).toMatch(/^https:\/\/localhost:8000\/\?code=/);
