@@ -10,6 +10,7 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import { authorizedFetch, getAccounts, getQuotes } from './api.js';
 import { isTdTokenError, LoginRequiredError, StoreError } from './errors.js';
 import { type RetryOptions, refreshAccessToken } from './oauth/index.js';
@@ -20,6 +21,13 @@ import { isAccessTokenFresh, isRefreshTokenExpired, type TokenRecord } from './t
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
+/** How long `lock()` waits by default, ms (the stores' default). */
+const DEFAULT_LOCK_WAIT_MS = 30_000;
+/** While another process holds the lock, try to take it this often, ms. */
+const LOCK_RETRY_MS = 25;
+/** ... and look at the store at most this long apart, ms (with jitter). */
+const WATCH_MAX_MS = 8;
+const UNSEEN: unique symbol = Symbol('unseen');
 
 /** Options of {@link TokenManager}. Every one has a default. */
 export interface TokenManagerOptions {
@@ -373,7 +381,9 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
    * Nothing is saved unless the refresh succeeded, so a failure never loses the refresh token.
    */
   async #refreshUnderLock(mode: { force: boolean; rejected?: string }): Promise<TokenRecord> {
-    const lock = await this.#lock();
+    const acquired = await this.#lockOrFresh(mode);
+    if ('record' in acquired) return acquired.record;
+    const { lock } = acquired;
     try {
       const revision = this.store.revision();
       const stored = await this.store.load();
@@ -436,10 +446,55 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     }
   }
 
-  #lock(): Promise<StoreLock> {
+  /**
+   * Take the store's lock for a refresh. While another holder has it, watch the store instead of
+   * queueing behind it: as soon as the holder saves a token this caller may use, return that,
+   * so that a stampede of processes costs one refresh and no procession through the lock.
+   */
+  async #lockOrFresh(mode: {
+    force: boolean;
+    rejected?: string;
+  }): Promise<{ lock: StoreLock } | { record: TokenRecord }> {
+    const waitMs = this.#lockWaitMs ?? DEFAULT_LOCK_WAIT_MS;
+    const deadline = Date.now() + waitMs;
+    let seen: string | number | undefined | typeof UNSEEN = UNSEEN;
+    let nextLockAttempt = 0;
+    for (let attempt = 0; ; attempt++) {
+      if (Date.now() >= nextLockAttempt) {
+        try {
+          return { lock: await this.#lock(0) };
+        } catch (err) {
+          if (!isTdTokenError(err, 'lock_timeout')) throw err;
+          if (Date.now() >= deadline) throw err;
+        }
+        nextLockAttempt = Date.now() + LOCK_RETRY_MS;
+      }
+      // Watching the store is cheap (a revision check); taking the lock is not.
+      const revision = this.store.revision();
+      if (revision === undefined || revision !== seen) {
+        seen = revision;
+        const stored = await this.store.load();
+        const now = this.now();
+        if (stored !== undefined && isAccessTokenFresh(stored, now, this.marginMs)) {
+          const usable = mode.force
+            ? mode.rejected !== undefined && stored.access_token !== mode.rejected
+            : true;
+          if (usable) {
+            this.#remember(stored, revision);
+            this.#checkExpiring(stored, now);
+            return { record: stored };
+          }
+        }
+      }
+      const base = Math.min(WATCH_MAX_MS, 2 ** Math.min(attempt, 4));
+      await delay(Math.max(0, Math.min(base / 2 + Math.random() * base, deadline - Date.now())));
+    }
+  }
+
+  #lock(waitMs = this.#lockWaitMs): Promise<StoreLock> {
     return this.store.lock({
       ttlMs: this.#lockTtlMs,
-      ...(this.#lockWaitMs === undefined ? {} : { waitMs: this.#lockWaitMs }),
+      ...(waitMs === undefined ? {} : { waitMs }),
     });
   }
 

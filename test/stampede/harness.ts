@@ -130,9 +130,12 @@ export async function startFleet(count: number, options: FleetOptions): Promise<
   try {
     for (let i = 0; i < count; i += 8) {
       const batch = Math.min(8, count - i);
-      children.push(
-        ...(await Promise.all(Array.from({ length: batch }, () => startChild(env, 30_000)))),
+      const started = await Promise.allSettled(
+        Array.from({ length: batch }, () => startChild(env, 30_000)),
       );
+      for (const s of started) if (s.status === 'fulfilled') children.push(s.value);
+      const failed = started.find((s) => s.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
     }
   } catch (err) {
     await stopFleet(children);

@@ -1,0 +1,38 @@
+// One process of the bench's stampede: a token manager on a shared store, driven over
+// stdin/stdout, one JSON object a line. It never prints a token, only a short hash of it.
+//   env TD_BENCH_PROVIDER  {"name", ...provider options}
+//   env TD_BENCH_STORE     a store spec for createStore
+//   stdin  {"id":n,"offset":ms}  clock = Date.now() + offset; call getAccessToken()
+//   stdout {"ready":true} once, then {"id":n,"token":"<hash>"} or {"id":n,"error":"code"}
+import { createHash } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { TokenManager } from '../dist/manager.js';
+import { createProvider } from '../dist/providers/index.js';
+import { createStore } from '../dist/stores/index.js';
+
+const { name, ...providerOptions } = JSON.parse(process.env.TD_BENCH_PROVIDER ?? '{}');
+const store = await createStore(JSON.parse(process.env.TD_BENCH_STORE ?? '{}'));
+let offset = 0;
+const manager = new TokenManager(createProvider(name, providerOptions), store, {
+  now: () => Date.now() + offset,
+  retry: false,
+});
+const send = (message) => process.stdout.write(`${JSON.stringify(message)}\n`);
+
+createInterface({ input: process.stdin }).on('line', async (line) => {
+  const message = JSON.parse(line);
+  if (message.exit) {
+    await manager.close();
+    process.exit(0);
+  }
+  offset = message.offset;
+  const started = performance.now();
+  try {
+    const token = await manager.getAccessToken();
+    const ms = performance.now() - started;
+    send({ id: message.id, ms, token: createHash('sha256').update(token).digest('hex').slice(0, 16) });
+  } catch (err) {
+    send({ id: message.id, error: err?.code ?? 'unexpected' });
+  }
+});
+send({ ready: true });

@@ -1,0 +1,448 @@
+// td-token's benchmark: `npm run bench` (builds first, then runs this file on dist/).
+//
+// 1. getAccessToken() calls per second on the hot path, for each store, and how soon the hot path
+//    notices a token saved by another writer.
+// 2. The stampede: 1, 8, 32 and 64 processes ask for a token the moment it expires; wall time as a
+//    ratio to one refresh round trip measured in the same run, and the token endpoint's call count.
+// 3. `td-token token` start-up time as a ratio to `node -e 0`.
+//
+// It prints figures; it asserts nothing about timing. Tokens are never printed.
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { TokenManager } from '../dist/manager.js';
+import {
+  createAuthorizationRequest,
+  exchangeAuthorizationCode,
+  refreshAccessToken,
+} from '../dist/oauth/index.js';
+import { createProvider } from '../dist/providers/index.js';
+import { SANDBOX_DEFAULT_APPS, startSandbox } from '../dist/sandbox/index.js';
+import { createStore } from '../dist/stores/index.js';
+import { approveInSandbox } from './sandbox-login.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..');
+const CHILD = join(here, 'child.mjs');
+const CLI = join(root, 'dist', 'cli', 'main.js');
+const FLAVOR = 'schwab';
+const STAMPEDE_SIZES = (process.env.TD_BENCH_SIZES ?? '1,8,32,64').split(',').map(Number);
+const STAMPEDE_ROUNDS = Number(process.env.TD_BENCH_ROUNDS ?? 3);
+const HOT_MS = Number(process.env.TD_BENCH_HOT_MS ?? 1000);
+
+const hash = (token) => createHash('sha256').update(token).digest('hex').slice(0, 16);
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const fmt = (n, digits = 1) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
+const print = (line = '') => process.stdout.write(`${line}\n`);
+
+// ---------------------------------------------------------------------------------------------
+// Set-up: a sandbox, a provider pointed at it, one browser-style login, optionally redis-server.
+
+function freePort() {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+  });
+}
+
+async function startRedis() {
+  const which = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
+  if (which.status !== 0) return undefined;
+  const port = await freePort();
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const exited = new Promise((done) => child.once('exit', done));
+  const ready = await new Promise((done) => {
+    const timer = setTimeout(() => done(false), 10_000);
+    let seen = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk) => {
+      seen += chunk;
+      if (/ready to accept connections/i.test(seen)) {
+        clearTimeout(timer);
+        done(true);
+      }
+    });
+    child.once('exit', () => done(false));
+  });
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  };
+  if (!ready) {
+    await stop();
+    return undefined;
+  }
+  return { url: `redis://127.0.0.1:${port}`, stop };
+}
+
+function providerOptions(sandbox) {
+  const app = SANDBOX_DEFAULT_APPS[FLAVOR];
+  return {
+    clientId: app.clientId,
+    clientSecret: app.clientSecret,
+    redirectUri: app.redirectUris[0],
+    authorizeUrl: sandbox.authorizeUrl,
+    tokenUrl: sandbox.tokenUrl,
+    apiUrl: sandbox.apiUrl,
+  };
+}
+
+async function login(sandbox, provider) {
+  const request = createAuthorizationRequest(provider);
+  const callback = await approveInSandbox(request.url);
+  return exchangeAuthorizationCode(provider, callback, {
+    expectedState: request.state,
+    ...(request.codeVerifier === undefined ? {} : { codeVerifier: request.codeVerifier }),
+    now: sandbox.clock.now,
+    retry: false,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. The hot path.
+
+async function callsPerSecond(manager, ms) {
+  for (let i = 0; i < 20_000; i++) await manager.getAccessToken();
+  const batch = 20_000;
+  let calls = 0;
+  const started = performance.now();
+  let elapsed = 0;
+  while (elapsed < ms) {
+    for (let i = 0; i < batch; i++) await manager.getAccessToken();
+    calls += batch;
+    elapsed = performance.now() - started;
+  }
+  return calls / (elapsed / 1000);
+}
+
+/** How long until the manager hands out a token another writer saved; the event loop runs between tries. */
+async function noticeLatency(manager, spec, record) {
+  const writer = await createStore(spec);
+  try {
+    const other = { ...record, access_token: `other-writer-${Date.now()}-${Math.random()}` };
+    await writer.save(other);
+    const started = performance.now();
+    for (let i = 0; i < 100_000; i++) {
+      if ((await manager.getAccessToken()) === other.access_token) {
+        return performance.now() - started;
+      }
+      await new Promise((done) => setImmediate(done));
+      if (performance.now() - started > 5000) break;
+    }
+    return undefined;
+  } finally {
+    await writer.save(record);
+    await writer.close();
+  }
+}
+
+async function hotPathBench(sandbox, provider, record, specs) {
+  print('## getAccessToken() on the hot path (one process, token fresh, store shared)');
+  print();
+  print('| store | calls/s (median of 3) | target | other writer noticed after |');
+  print('|---|---:|---:|---:|');
+  const targets = { memory: 5_000_000, file: 200_000, sqlite: 100_000, redis: undefined };
+  const results = {};
+  for (const [name, spec] of specs) {
+    const store = await createStore(spec);
+    await store.save(record);
+    const manager = new TokenManager(provider, store, { now: sandbox.clock.now, retry: false });
+    try {
+      const rates = [];
+      for (let i = 0; i < 3; i++) rates.push(await callsPerSecond(manager, HOT_MS));
+      const rate = median(rates);
+      const notice = name === 'memory' ? undefined : await noticeLatency(manager, spec, record);
+      results[name] = { rate, notice };
+      const target = targets[name] === undefined ? 'one round trip' : fmt(targets[name], 0);
+      const noticed =
+        name === 'memory'
+          ? 'n/a (one process)'
+          : notice === undefined
+            ? 'not within 5 s'
+            : `${fmt(notice, 2)} ms`;
+      print(`| ${name} | ${fmt(rate, 0)} | ${target} | ${noticed} |`);
+    } finally {
+      await manager.close();
+    }
+  }
+  print();
+  return results;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. The stampede.
+
+function startChild(env) {
+  const child = spawn(process.execPath, [CHILD], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise((done) => child.once('exit', done));
+  const waiting = new Map();
+  let onReady;
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    const message = JSON.parse(line);
+    if (message.ready) onReady?.();
+    else waiting.get(message.id)?.(message);
+  });
+  return new Promise((done, fail) => {
+    const timer = setTimeout(
+      () => fail(new Error('a bench process did not start in 30 s')),
+      30_000,
+    );
+    child.once('exit', (code) => fail(new Error(`a bench process exited (${code}) early`)));
+    onReady = () => {
+      clearTimeout(timer);
+      done({
+        child,
+        exited,
+        ask(id, offset) {
+          return new Promise((answer) => {
+            waiting.set(id, answer);
+            child.stdin.write(`${JSON.stringify({ id, offset })}\n`);
+          });
+        },
+      });
+    };
+  });
+}
+
+async function startFleet(count, env) {
+  const fleet = [];
+  try {
+    for (let i = 0; i < count; i += 8) {
+      const batch = Math.min(8, count - i);
+      const started = await Promise.allSettled(
+        Array.from({ length: batch }, () => startChild(env)),
+      );
+      for (const s of started) if (s.status === 'fulfilled') fleet.push(s.value);
+      const failed = started.find((s) => s.status === 'rejected');
+      if (failed) throw failed.reason;
+    }
+  } catch (err) {
+    await stopFleet(fleet);
+    throw err;
+  }
+  return fleet;
+}
+
+async function stopFleet(fleet) {
+  for (const { child } of fleet) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  await Promise.all(fleet.map((c) => c.exited));
+}
+
+let askId = 1;
+async function askAll(fleet, sandbox) {
+  const id = askId++;
+  const offset = sandbox.clock.now() - Date.now();
+  const started = performance.now();
+  const answers = await Promise.all(fleet.map((c) => c.ask(id, offset)));
+  return { answers, ms: performance.now() - started };
+}
+
+async function stampede(sandbox, spec, count, record) {
+  const store = await createStore(spec);
+  await store.save(record);
+  const env = {
+    ...process.env,
+    TD_BENCH_PROVIDER: JSON.stringify({ name: FLAVOR, ...providerOptions(sandbox) }),
+    TD_BENCH_STORE: JSON.stringify(spec),
+  };
+  const fleet = await startFleet(count, env);
+  try {
+    await askAll(fleet, sandbox); // every process reads and caches the fresh token
+    const walls = [];
+    const calls = [];
+    let consistent = true;
+    let current = record;
+    for (let round = 0; round < STAMPEDE_ROUNDS; round++) {
+      const now = sandbox.clock.now();
+      if (current.expires_at > now) sandbox.clock.advance(current.expires_at - now);
+      sandbox.resetCounters();
+      const { answers, ms } = await askAll(fleet, sandbox);
+      if (process.env.TD_BENCH_VERBOSE) {
+        const inside = answers.map((a) => a.ms ?? 0).sort((a, b) => a - b);
+        process.stderr.write(
+          `  ${count} processes, expiry ${round + 1}: ${ms.toFixed(1)} ms; inside the processes min ${inside[0].toFixed(1)} median ${median(inside).toFixed(1)} max ${inside.at(-1).toFixed(1)} ms\n`,
+        );
+      }
+      calls.push(sandbox.counters().token.total);
+      walls.push(ms);
+      current = await store.load();
+      const tokens = new Set(answers.map((a) => a.token ?? `error:${a.error}`));
+      if (tokens.size !== 1 || !tokens.has(hash(current.access_token))) consistent = false;
+    }
+    return { wall: median(walls), walls, calls, consistent, last: current };
+  } finally {
+    await stopFleet(fleet);
+    await store.close();
+  }
+}
+
+async function refreshRoundTrip(sandbox, provider, record) {
+  const times = [];
+  for (let i = 0; i < 9; i++) {
+    const started = performance.now();
+    await refreshAccessToken(provider, record, { now: sandbox.clock.now, retry: false });
+    times.push(performance.now() - started);
+  }
+  return median(times);
+}
+
+async function stampedeBench(sandbox, provider, record, specs) {
+  const roundTrip = await refreshRoundTrip(sandbox, provider, record);
+  print(
+    `## Stampede: N processes ask for a token the moment it expires (${STAMPEDE_ROUNDS} expiries each)`,
+  );
+  print();
+  print(
+    `One refresh round trip (a refresh grant to the sandbox, median of 9): ${fmt(roundTrip, 2)} ms`,
+  );
+  print();
+  print(
+    '| store | processes | wall time (median) | ratio to one round trip | over one round trip | token endpoint calls per expiry | same new token everywhere |',
+  );
+  print('|---|---:|---:|---:|---:|---|---|');
+  let current = record;
+  const results = [];
+  for (const [name, spec] of specs) {
+    for (const count of STAMPEDE_SIZES) {
+      const result = await stampede(sandbox, spec, count, current);
+      current = result.last;
+      results.push({ name, count, ...result });
+      print(
+        `| ${name} | ${count} | ${fmt(result.wall, 1)} ms | ${fmt(result.wall / roundTrip, 1)}x | +${fmt(result.wall - roundTrip, 1)} ms | ${result.calls.join(', ')} | ${result.consistent ? 'yes' : 'NO'} |`,
+      );
+    }
+  }
+  print();
+  return { roundTrip, results };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. `td-token token` start-up.
+
+function timeRun(args, env, runs) {
+  const times = [];
+  let output = '';
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now();
+    const result = spawnSync(process.execPath, args, { env, encoding: 'utf8' });
+    times.push(performance.now() - started);
+    if (result.status !== 0) {
+      throw new Error(
+        `node ${args.join(' ')} exited ${result.status}: ${result.stderr.slice(0, 500)}`,
+      );
+    }
+    output = result.stdout;
+  }
+  return { ms: median(times), output };
+}
+
+async function cliBench(sandbox, record, dir) {
+  print('## `td-token token` start-up (fresh token in a token file)');
+  print();
+  if (!existsSync(CLI)) {
+    print('dist/cli/main.js is not built yet: skipped.');
+    print();
+    return undefined;
+  }
+  const store = await createStore({ kind: 'file', path: join(dir, 'cli', 'token.json') });
+  await store.save(record);
+  await store.close();
+  const options = providerOptions(sandbox);
+  const env = {
+    PATH: process.env.PATH,
+    HOME: join(dir, 'home'),
+    XDG_CONFIG_HOME: join(dir, 'config'),
+    TD_TOKEN_PROVIDER: FLAVOR,
+    TD_TOKEN_CLIENT_ID: options.clientId,
+    TD_TOKEN_CLIENT_SECRET: options.clientSecret,
+    TD_TOKEN_REDIRECT_URI: options.redirectUri,
+    TD_TOKEN_AUTHORIZE_URL: options.authorizeUrl,
+    TD_TOKEN_TOKEN_URL: options.tokenUrl,
+    TD_TOKEN_API_URL: options.apiUrl,
+    TD_TOKEN_FILE: join(dir, 'cli', 'token.json'),
+  };
+  const runs = 15;
+  timeRun(['-e', '0'], env, 3);
+  const bare = timeRun(['-e', '0'], env, runs);
+  let cli;
+  try {
+    timeRun([CLI, 'token'], env, 3);
+    cli = timeRun([CLI, 'token'], env, runs);
+  } catch (err) {
+    print(`td-token token failed, skipped: ${String(err.message).split('\n')[0]}`);
+    print();
+    return undefined;
+  }
+  const printed = cli.output.trim();
+  print(`| command | median of ${runs} | ratio |`);
+  print('|---|---:|---:|');
+  print(`| node -e 0 | ${fmt(bare.ms, 1)} ms | 1.0x |`);
+  print(`| td-token token | ${fmt(cli.ms, 1)} ms | ${fmt(cli.ms / bare.ms, 2)}x |`);
+  print();
+  print(
+    `printed the stored token: ${printed === record.access_token ? 'yes' : 'NO'} (target: within 2x of node -e 0)`,
+  );
+  print();
+  return { bare: bare.ms, cli: cli.ms };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const cpus = os.cpus();
+  print('# td-token bench');
+  print();
+  print(
+    `- machine: ${os.availableParallelism()} CPUs (${cpus[0]?.model ?? 'unknown'}), ${fmt(os.totalmem() / 2 ** 30, 1)} GiB, ${os.platform()} ${os.release()}`,
+  );
+  print(`- node ${process.version}`);
+  print(`- command: npm run bench (node bench/run.mjs after the build)`);
+  print();
+
+  const dir = await mkdtemp(join(os.tmpdir(), 'td-token-bench-'));
+  const sandbox = await startSandbox({ flavor: FLAVOR, settings: { rateLimitPerMinute: 0 } });
+  const redis = await startRedis();
+  try {
+    const provider = createProvider(FLAVOR, providerOptions(sandbox));
+    const record = await login(sandbox, provider);
+    const shared = [
+      ['file', { kind: 'file', path: join(dir, 'file', 'token.json') }],
+      ['sqlite', { kind: 'sqlite', path: join(dir, 'sqlite', 'tokens.db'), profile: 'bench' }],
+    ];
+    if (redis) shared.push(['redis', { kind: 'redis', url: redis.url, profile: 'bench' }]);
+    else print('redis-server is not installed: the Redis store is skipped.\n');
+
+    await hotPathBench(sandbox, provider, record, [['memory', { kind: 'memory' }], ...shared]);
+    await stampedeBench(sandbox, provider, record, shared);
+    const fileStore = await createStore(shared[0][1]);
+    const latest = await fileStore.load();
+    await fileStore.close();
+    await cliBench(sandbox, latest ?? record, dir);
+  } finally {
+    await redis?.stop();
+    await sandbox.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
