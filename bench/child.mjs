@@ -30,7 +30,11 @@ createInterface({ input: process.stdin }).on('line', async (line) => {
   try {
     const token = await manager.getAccessToken();
     const ms = performance.now() - started;
-    send({ id: message.id, ms, token: createHash('sha256').update(token).digest('hex').slice(0, 16) });
+    send({
+      id: message.id,
+      ms,
+      token: createHash('sha256').update(token).digest('hex').slice(0, 16),
+    });
   } catch (err) {
     send({ id: message.id, error: err?.code ?? 'unexpected' });
   }
