@@ -1,0 +1,400 @@
+/**
+ * The Redis store (ioredis): for bots on several machines sharing one login.
+ *
+ * Keys: `<prefix>:<profile>:token` holds the record's text; `<prefix>:<profile>:lock` holds the
+ * current lock holder's random value, set with `SET NX PX <ttl>` so that it expires if its holder
+ * dies. A save through the lock and a release are Lua scripts that act only if the lock key still
+ * holds this holder's value, so a holder that lost its lock cannot overwrite a newer token.
+ *
+ * `revision()`: every save and clear publishes a message on `<prefix>:<profile>:events`; a
+ * second connection subscribes to it and bumps a local counter when another writer's message
+ * arrives. The hot path reads that counter (a few nanoseconds, no round trip). Another machine's
+ * save is noticed as soon as its message arrives (well under a millisecond on a LAN); until then
+ * the previous token, still valid, is used. While the subscription is down (reconnecting), every
+ * call returns a new value, so the manager reads the store each time; after a reconnect the
+ * counter moves once, since messages may have been missed. Lock releases are published too and
+ * wake this process's waiters at once.
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import type { Redis as RedisClient } from 'ioredis';
+import { ConfigError, StoreError } from '../errors.js';
+import type { TokenRecord } from '../token.js';
+import { parseTokenRecord, serializeTokenRecord, validateTokenRecord } from '../token.js';
+import { plainCodec, type RecordCodec } from './codec.js';
+import { lockLostError, newLockToken, pollDelayMs, resolveLockOptions } from './lock-wait.js';
+import type { LockOptions, StoreLock, TokenStore } from './types.js';
+
+type RedisConstructor = typeof RedisClient;
+
+/** Options for {@link RedisStore.open}. */
+export interface RedisStoreOptions {
+  /** Key prefix (default `td-token`). */
+  keyPrefix?: string | undefined;
+  /** How the record's text is stored (plain by default). */
+  codec?: RecordCodec | undefined;
+  /** How long to wait for the server when connecting, ms (default 5000). */
+  connectTimeoutMs?: number | undefined;
+  /** How long to wait for one command's answer, ms (default 10 000). */
+  commandTimeoutMs?: number | undefined;
+}
+
+/** Saves the record only while the lock key holds our value; publishes the change. */
+const FENCED_SAVE = `
+if redis.call('GET', KEYS[2]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  redis.call('PUBLISH', ARGV[3], ARGV[4])
+  return 1
+end
+return 0`;
+
+/** Deletes the lock key only while it holds our value; announces the release. */
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  return 1
+end
+return 0`;
+
+let loaded: Promise<RedisConstructor> | undefined;
+
+/** Load ioredis once, only when the Redis store is chosen. */
+export function loadIoredis(): Promise<RedisConstructor> {
+  loaded ??= import('ioredis').then(
+    (mod) => {
+      const m = mod as unknown as { Redis?: RedisConstructor; default?: RedisConstructor };
+      const ctor = m.Redis ?? m.default;
+      if (typeof ctor !== 'function') throw new Error('ioredis exports no Redis class');
+      return ctor;
+    },
+    (cause: unknown) => {
+      loaded = undefined;
+      throw new ConfigError(
+        'the redis store needs the ioredis package, which is not installed. install it: npm install ioredis',
+        { cause },
+      );
+    },
+  );
+  return loaded;
+}
+
+/** The URL with any password replaced by `****`, for messages and `location`. */
+export function maskRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '****';
+    else if (u.username !== '' && !u.password) u.username = '****';
+    return u.toString();
+  } catch {
+    return 'redis://(unparseable URL)';
+  }
+}
+
+/**
+ * A copy of a client error that cannot carry a token: ioredis errors can hold the command's
+ * arguments, which include the record.
+ */
+function safeCause(cause: unknown): Error {
+  const e = cause as { name?: unknown; message?: unknown; code?: unknown };
+  const copy = new Error(typeof e?.message === 'string' ? e.message : String(cause));
+  if (typeof e?.name === 'string') copy.name = e.name;
+  if (typeof e?.code === 'string') (copy as NodeJS.ErrnoException).code = e.code;
+  return copy;
+}
+
+interface EventMessage {
+  from: string;
+  op: 'save' | 'clear' | 'release';
+}
+
+/**
+ * Keeps token records in Redis, one key per profile, with an expiring, fenced lock.
+ *
+ * @example
+ * const store = await RedisStore.open('redis://127.0.0.1:6379', 'alice');
+ * const lock = await store.lock({ ttlMs: 15_000 });
+ * try {
+ *   await lock.save(record);
+ * } finally {
+ *   await lock.release();
+ * }
+ * await store.close();
+ */
+export class RedisStore implements TokenStore {
+  readonly kind = 'redis' as const;
+  /** The server (password masked) and the token key. */
+  readonly location: string;
+  readonly tokenKey: string;
+  readonly lockKey: string;
+  readonly channel: string;
+  readonly #client: RedisClient;
+  readonly #subscriber: RedisClient;
+  readonly #codec: RecordCodec;
+  readonly #id = randomBytes(8).toString('hex');
+  readonly #server: string;
+  #counter = 0;
+  #subscribed = false;
+  #closed = false;
+  #waiters = new Set<() => void>();
+
+  /** Connect (two connections: commands and the change subscription) to `url` for `profile`. */
+  static async open(
+    url: string,
+    profile: string,
+    options: RedisStoreOptions = {},
+  ): Promise<RedisStore> {
+    if (typeof url !== 'string' || url === '') {
+      throw new TypeError('"url" must be a non-empty string');
+    }
+    if (typeof profile !== 'string' || profile === '') {
+      throw new TypeError('"profile" must be a non-empty string');
+    }
+    const prefix = options.keyPrefix ?? 'td-token';
+    if (typeof prefix !== 'string' || prefix === '') {
+      throw new TypeError('"options.keyPrefix" must be a non-empty string');
+    }
+    const server = maskRedisUrl(url);
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed === undefined || (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:')) {
+      throw new ConfigError(
+        `the redis store URL ${server} is not a redis:// or rediss:// URL. give one with --store-url redis://host:6379`,
+      );
+    }
+    const Redis = await loadIoredis();
+    const client = new Redis(url, {
+      lazyConnect: true,
+      connectTimeout: options.connectTimeoutMs ?? 5000,
+      commandTimeout: options.commandTimeoutMs ?? 10_000,
+      maxRetriesPerRequest: 1,
+      autoResubscribe: false,
+      retryStrategy: (times: number) => Math.min(50 * 2 ** times, 2000),
+    });
+    const subscriber = client.duplicate();
+    for (const c of [client, subscriber]) c.on('error', () => undefined);
+    const store = new RedisStore(client, subscriber, server, prefix, profile, options);
+    try {
+      await client.connect();
+      await subscriber.connect();
+      await store.#subscribe();
+      store.#followSubscription();
+    } catch (cause) {
+      client.disconnect();
+      subscriber.disconnect();
+      throw new StoreError(
+        'store_error',
+        `could not connect to the redis server at ${server} (${safeCause(cause).message}). check that redis-server is running there and that --store-url is right`,
+        { cause: safeCause(cause) },
+      );
+    }
+    return store;
+  }
+
+  private constructor(
+    client: RedisClient,
+    subscriber: RedisClient,
+    server: string,
+    prefix: string,
+    profile: string,
+    options: RedisStoreOptions,
+  ) {
+    this.#client = client;
+    this.#subscriber = subscriber;
+    this.#server = server;
+    this.#codec = options.codec ?? plainCodec;
+    this.tokenKey = `${prefix}:${profile}:token`;
+    this.lockKey = `${prefix}:${profile}:lock`;
+    this.channel = `${prefix}:${profile}:events`;
+    this.location = `${server} (key ${this.tokenKey})`;
+    subscriber.on('message', (channel: string, text: string) => this.#onMessage(channel, text));
+  }
+
+  /** After the first subscription: follow the subscriber connection's drops and returns. */
+  #followSubscription(): void {
+    this.#subscriber.on('close', () => {
+      this.#subscribed = false;
+    });
+    this.#subscriber.on('ready', () => {
+      if (this.#closed || this.#subscribed) return;
+      this.#subscribe().catch(() => undefined);
+    });
+  }
+
+  /** The record, or undefined. */
+  async load(): Promise<TokenRecord | undefined> {
+    const text = await this.#call('read', () => this.#client.get(this.tokenKey));
+    if (text === null) return undefined;
+    return parseTokenRecord(await this.#codec.decode(text, this.location), this.location);
+  }
+
+  /** Replace the record (and tell other processes). */
+  async save(record: TokenRecord): Promise<void> {
+    const text = await this.#encode(record);
+    await this.#call('write', () =>
+      this.#client
+        .multi()
+        .set(this.tokenKey, text)
+        .publish(this.channel, this.#message('save'))
+        .exec(),
+    );
+  }
+
+  /** Delete the record (and tell other processes). */
+  async clear(): Promise<void> {
+    await this.#call('delete', () =>
+      this.#client.multi().del(this.tokenKey).publish(this.channel, this.#message('clear')).exec(),
+    );
+  }
+
+  /** A local counter moved by other writers' published changes. */
+  revision(): number {
+    if (!this.#subscribed) this.#counter++;
+    return this.#counter;
+  }
+
+  /** Take the lock (`SET NX PX ttl`), waiting for a release message or polling. */
+  async lock(options?: LockOptions): Promise<StoreLock> {
+    const { waitMs, ttlMs, signal } = resolveLockOptions(options);
+    signal?.throwIfAborted();
+    const owner = newLockToken();
+    const deadline = Date.now() + waitMs;
+    for (let attempt = 0; ; attempt++) {
+      const ok = await this.#call('lock', () =>
+        this.#client.set(this.lockKey, owner, 'PX', ttlMs, 'NX'),
+      );
+      if (ok === 'OK') break;
+      const now = Date.now();
+      if (now >= deadline) {
+        throw new StoreError(
+          'lock_timeout',
+          `could not take the lock on ${this.location} within ${waitMs} ms. another td-token process is using it; try again later (a dead holder's lock expires by itself)`,
+        );
+      }
+      await this.#waitForRelease(pollDelayMs(attempt, deadline, now), signal);
+    }
+    return {
+      save: async (record) => {
+        const text = await this.#encode(record);
+        const saved = await this.#call('write', () =>
+          this.#client.eval(
+            FENCED_SAVE,
+            2,
+            this.tokenKey,
+            this.lockKey,
+            owner,
+            text,
+            this.channel,
+            this.#message('save'),
+          ),
+        );
+        if (saved !== 1) throw lockLostError(this.location);
+      },
+      release: async () => {
+        if (this.#closed) return;
+        await this.#call('unlock', () =>
+          this.#client.eval(
+            RELEASE,
+            1,
+            this.lockKey,
+            owner,
+            this.channel,
+            this.#message('release'),
+          ),
+        );
+      },
+    };
+  }
+
+  /** Close both connections. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#subscribed = false;
+    for (const wake of [...this.#waiters]) wake();
+    await Promise.all(
+      [this.#client, this.#subscriber].map((c) =>
+        c.quit().then(
+          () => undefined,
+          () => c.disconnect(),
+        ),
+      ),
+    );
+  }
+
+  async #subscribe(): Promise<void> {
+    await this.#subscriber.subscribe(this.channel);
+    this.#subscribed = true;
+    // Messages sent while we were not subscribed are lost: count them as a change.
+    this.#counter++;
+  }
+
+  #onMessage(channel: string, text: string): void {
+    if (channel !== this.channel) return;
+    let message: Partial<EventMessage>;
+    try {
+      message = JSON.parse(text) as Partial<EventMessage>;
+    } catch {
+      message = {};
+    }
+    if (message.op === 'release') {
+      for (const wake of [...this.#waiters]) wake();
+      return;
+    }
+    if (message.from !== this.#id) this.#counter++;
+  }
+
+  #message(op: EventMessage['op']): string {
+    return JSON.stringify({ from: this.#id, op } satisfies EventMessage);
+  }
+
+  async #encode(record: TokenRecord): Promise<string> {
+    const checked = validateTokenRecord(record, 'the record to save');
+    return this.#codec.encode(serializeTokenRecord(checked));
+  }
+
+  async #call<T>(action: string, fn: () => Promise<T>): Promise<T> {
+    if (this.#closed) {
+      throw new StoreError(
+        'store_error',
+        `could not ${action} ${this.location}: the store was closed. open it again`,
+      );
+    }
+    try {
+      return await fn();
+    } catch (cause) {
+      const safe = safeCause(cause);
+      throw new StoreError(
+        'store_error',
+        `could not ${action} ${this.location} (${safe.message}). check that redis-server is running at ${this.#server} and that --store-url is right`,
+        { cause: safe },
+      );
+    }
+  }
+
+  #waitForRelease(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(done);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const done = () => {
+        cleanup();
+        resolve();
+      };
+      const onAbort = () => {
+        cleanup();
+        reject(signal?.reason);
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      this.#waiters.add(done);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}

@@ -1,0 +1,346 @@
+/**
+ * The SQLite store (better-sqlite3): many profiles in one database file, safe for many processes
+ * at once. WAL journal, a busy timeout, `synchronous=FULL`.
+ *
+ * Tables: `tokens(profile PRIMARY KEY, record, updated_at, revision)` and
+ * `locks(profile PRIMARY KEY, owner, expires_at, pid, host)`. The lock is a row inserted in a
+ * `BEGIN IMMEDIATE` transaction; a row whose `expires_at` passed, or whose holder's pid is dead on
+ * this host, is taken over in the same transaction. A save through the lock updates the record
+ * only if the lock row still names this holder and has not expired, in one transaction, so a
+ * holder that lost its lock cannot overwrite a newer token.
+ *
+ * `revision()` is `PRAGMA data_version`, which moves whenever another connection commits to the
+ * database (any profile, any table: at worst a needless reload) and never for this connection's
+ * own commits. It costs about a microsecond (no file system call, no I/O), so it is looked up on
+ * every call.
+ *
+ * @module
+ */
+import { promises as fsp, statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import type BetterSqlite3 from 'better-sqlite3';
+import { ConfigError, StoreError } from '../errors.js';
+import type { TokenRecord } from '../token.js';
+import { parseTokenRecord, serializeTokenRecord, validateTokenRecord } from '../token.js';
+import { ensureFolder, FILE_MODE, fileStoreError, shellQuote } from './atomic-file.js';
+import { plainCodec, type RecordCodec } from './codec.js';
+import { isProcessAlive } from './file-lock.js';
+import {
+  lockLostError,
+  newLockToken,
+  pollDelayMs,
+  resolveLockOptions,
+  sleepFor,
+} from './lock-wait.js';
+import type { LockOptions, StoreLock, TokenStore } from './types.js';
+
+type Database = BetterSqlite3.Database;
+type DatabaseConstructor = typeof BetterSqlite3;
+
+const HOST = hostname();
+
+/** Options for {@link SqliteStore.open}. */
+export interface SqliteStoreOptions {
+  /** Warnings for people (a database file others can read). Default: `process.emitWarning`. */
+  onWarning?: ((message: string) => void) | undefined;
+  /** How the record's text is stored (plain by default; encryption wraps it). */
+  codec?: RecordCodec | undefined;
+  /** How long one statement waits for another process's write to finish, ms (default 5000). */
+  busyTimeoutMs?: number | undefined;
+}
+
+interface LockRow {
+  owner: string;
+  expires_at: number;
+  pid: number | null;
+  host: string | null;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS tokens (
+  profile TEXT PRIMARY KEY,
+  record TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  revision INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS locks (
+  profile TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  pid INTEGER,
+  host TEXT
+);
+`;
+
+let loaded: Promise<DatabaseConstructor> | undefined;
+
+/** Load better-sqlite3 once, only when the SQLite store is chosen. */
+export function loadBetterSqlite3(): Promise<DatabaseConstructor> {
+  loaded ??= import('better-sqlite3').then(
+    (mod) =>
+      (mod as unknown as { default?: DatabaseConstructor }).default ?? (mod as DatabaseConstructor),
+    (cause: unknown) => {
+      loaded = undefined;
+      const code = (cause as NodeJS.ErrnoException).code;
+      if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
+        throw new ConfigError(
+          'the sqlite store needs the better-sqlite3 package, which is not installed. install it: npm install better-sqlite3',
+          { cause },
+        );
+      }
+      throw new ConfigError(
+        'the better-sqlite3 package could not be loaded (built for another Node.js version?). rebuild it: npm rebuild better-sqlite3',
+        { cause },
+      );
+    },
+  );
+  return loaded;
+}
+
+function sqliteError(action: string, location: string, cause: unknown): StoreError {
+  const code = (cause as { code?: unknown }).code;
+  const reason = typeof code === 'string' ? code : String(cause);
+  let fix = 'check the database file and the disk, then run the command again';
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+    fix = 'another process kept the database busy too long; run the command again';
+  } else if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+    fix =
+      'the file is not a td-token database (or it is damaged): choose another path with --store-url, or move the file away and log in again';
+  } else if (code === 'SQLITE_FULL') {
+    fix = 'the disk is full: free some space and run the command again';
+  } else if (code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN' || code === 'SQLITE_PERM') {
+    fix =
+      'check the permissions of the file and its folder, or choose another path with --store-url';
+  }
+  return new StoreError('store_error', `could not ${action} ${location} (${reason}). ${fix}`, {
+    cause,
+  });
+}
+
+/**
+ * Keeps token records in an SQLite database, one row per profile.
+ *
+ * @example
+ * const store = await SqliteStore.open('/srv/bots/tokens.db', 'alice');
+ * const record = await store.load();
+ * await store.close();
+ */
+export class SqliteStore implements TokenStore {
+  readonly kind = 'sqlite' as const;
+  /** `sqlite:<absolute path>#<profile>`. */
+  readonly location: string;
+  /** The database file's absolute path. */
+  readonly path: string;
+  readonly profile: string;
+  readonly #db: Database;
+  readonly #codec: RecordCodec;
+  readonly #dataVersion: BetterSqlite3.Statement<[], number>;
+  readonly #selectRecord: BetterSqlite3.Statement<[string], { record: string }>;
+  readonly #upsert: BetterSqlite3.Statement<[string, string, number]>;
+  readonly #delete: BetterSqlite3.Statement<[string]>;
+  readonly #selectLock: BetterSqlite3.Statement<[string], LockRow>;
+  readonly #putLock: BetterSqlite3.Statement<[string, string, number, number, string]>;
+  readonly #deleteLock: BetterSqlite3.Statement<[string, string]>;
+  #closed = false;
+
+  /**
+   * Open (creating when missing, mode 0600 in a 0700 folder) the database at `path` for
+   * `profile`. Loads better-sqlite3 on first use.
+   */
+  static async open(
+    path: string,
+    profile: string,
+    options: SqliteStoreOptions = {},
+  ): Promise<SqliteStore> {
+    if (typeof path !== 'string' || path === '') {
+      throw new TypeError('"path" must be a non-empty string');
+    }
+    if (typeof profile !== 'string' || profile === '') {
+      throw new TypeError('"profile" must be a non-empty string');
+    }
+    const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+    if (typeof busyTimeoutMs !== 'number' || !(busyTimeoutMs >= 0)) {
+      throw new TypeError('"options.busyTimeoutMs" must be a non-negative number');
+    }
+    const Database = await loadBetterSqlite3();
+    const absolute = resolve(path);
+    await ensureFolder(dirname(absolute));
+    try {
+      // Created here so that it starts as 0600; SQLite gives -wal and -shm the same mode.
+      await (await fsp.open(absolute, 'wx', FILE_MODE)).close();
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw fileStoreError('create the database', absolute, cause);
+      }
+    }
+    checkMode(absolute, options.onWarning);
+    const location = `sqlite:${absolute}#${profile}`;
+    let db: Database | undefined;
+    try {
+      db = new Database(absolute, { timeout: busyTimeoutMs }) as Database;
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.exec(SCHEMA);
+      return new SqliteStore(db, absolute, profile, location, options.codec ?? plainCodec);
+    } catch (cause) {
+      db?.close();
+      throw sqliteError('open the database', absolute, cause);
+    }
+  }
+
+  private constructor(
+    db: Database,
+    path: string,
+    profile: string,
+    location: string,
+    codec: RecordCodec,
+  ) {
+    this.#db = db;
+    this.path = path;
+    this.profile = profile;
+    this.location = location;
+    this.#codec = codec;
+    this.#dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
+    this.#selectRecord = db.prepare('SELECT record FROM tokens WHERE profile = ?');
+    this.#upsert = db.prepare(
+      `INSERT INTO tokens (profile, record, updated_at, revision) VALUES (?, ?, ?, 1)
+       ON CONFLICT (profile) DO UPDATE SET record = excluded.record,
+         updated_at = excluded.updated_at, revision = tokens.revision + 1`,
+    );
+    this.#delete = db.prepare('DELETE FROM tokens WHERE profile = ?');
+    this.#selectLock = db.prepare(
+      'SELECT owner, expires_at, pid, host FROM locks WHERE profile = ?',
+    );
+    this.#putLock = db.prepare(
+      'INSERT OR REPLACE INTO locks (profile, owner, expires_at, pid, host) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.#deleteLock = db.prepare('DELETE FROM locks WHERE profile = ? AND owner = ?');
+  }
+
+  /** The profile's record, or undefined. */
+  async load(): Promise<TokenRecord | undefined> {
+    let row: { record: string } | undefined;
+    try {
+      row = this.#selectRecord.get(this.profile);
+    } catch (cause) {
+      throw sqliteError('read', this.location, cause);
+    }
+    if (row === undefined) return undefined;
+    return parseTokenRecord(await this.#codec.decode(row.record, this.location), this.location);
+  }
+
+  /** Replace the profile's record in one transaction. */
+  async save(record: TokenRecord): Promise<void> {
+    const text = await this.#encode(record);
+    try {
+      this.#upsert.run(this.profile, text, Date.now());
+    } catch (cause) {
+      throw sqliteError('write', this.location, cause);
+    }
+  }
+
+  /** Delete the profile's record. */
+  async clear(): Promise<void> {
+    try {
+      this.#delete.run(this.profile);
+    } catch (cause) {
+      throw sqliteError('delete the record in', this.location, cause);
+    }
+  }
+
+  /** `PRAGMA data_version`: moves when another connection commits. */
+  revision(): number | undefined {
+    if (this.#closed) return undefined;
+    return this.#dataVersion.get();
+  }
+
+  /** Take the profile's lock row, taking over an expired or dead holder's. */
+  async lock(options?: LockOptions): Promise<StoreLock> {
+    const { waitMs, ttlMs, signal } = resolveLockOptions(options);
+    signal?.throwIfAborted();
+    const owner = newLockToken();
+    const take = this.#db.transaction((now: number): LockRow | undefined => {
+      const row = this.#selectLock.get(this.profile);
+      if (
+        row !== undefined &&
+        row.expires_at > now &&
+        !(row.host === HOST && row.pid !== null && !isProcessAlive(row.pid))
+      ) {
+        return row;
+      }
+      this.#putLock.run(this.profile, owner, now + ttlMs, process.pid, HOST);
+      return undefined;
+    });
+    const deadline = Date.now() + waitMs;
+    let holder: LockRow | undefined;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        holder = take.immediate(Date.now());
+        if (holder === undefined) break;
+      } catch (cause) {
+        if ((cause as { code?: unknown }).code !== 'SQLITE_BUSY') {
+          throw sqliteError('lock', this.location, cause);
+        }
+      }
+      const now = Date.now();
+      if (now >= deadline) {
+        const by = holder
+          ? ` (held by pid ${holder.pid ?? '?'} on ${holder.host ?? '?'} until ${new Date(holder.expires_at).toISOString()})`
+          : '';
+        throw new StoreError(
+          'lock_timeout',
+          `could not take the lock on ${this.location} within ${waitMs} ms${by}. another td-token process is using it; try again later (a dead holder's lock expires by itself)`,
+        );
+      }
+      await sleepFor(pollDelayMs(attempt, deadline, now), signal);
+    }
+    const fencedSave = this.#db.transaction((text: string, now: number) => {
+      const row = this.#selectLock.get(this.profile);
+      if (row === undefined || row.owner !== owner || row.expires_at <= now) {
+        throw lockLostError(this.location);
+      }
+      this.#upsert.run(this.profile, text, now);
+    });
+    return {
+      save: async (record) => {
+        const text = await this.#encode(record);
+        try {
+          fencedSave.immediate(text, Date.now());
+        } catch (cause) {
+          if (cause instanceof StoreError) throw cause;
+          throw sqliteError('write', this.location, cause);
+        }
+      },
+      release: async () => {
+        if (this.#closed) return;
+        try {
+          this.#deleteLock.run(this.profile, owner);
+        } catch (cause) {
+          throw sqliteError('unlock', this.location, cause);
+        }
+      },
+    };
+  }
+
+  /** Close the database connection. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db.close();
+  }
+
+  async #encode(record: TokenRecord): Promise<string> {
+    const checked = validateTokenRecord(record, 'the record to save');
+    return this.#codec.encode(serializeTokenRecord(checked));
+  }
+}
+
+function checkMode(path: string, onWarning: ((message: string) => void) | undefined): void {
+  if (process.platform === 'win32') return;
+  const mode = statSync(path).mode & 0o777;
+  if ((mode & 0o077) === 0) return;
+  const message = `the token database ${path} can be read or changed by other users (mode ${mode.toString(8).padStart(4, '0')}). fix it: chmod 600 ${shellQuote(path)}`;
+  if (onWarning) onWarning(message);
+  else process.emitWarning(message, 'TdTokenWarning');
+}
