@@ -1,0 +1,362 @@
+/**
+ * The crash loop: real processes (fixtures/refresher.mjs, on the built library) refresh a TD
+ * login back to back, renewing the refresh token on every refresh, and are killed with SIGKILL
+ * at random moments, over and over, on the file, SQLite and Redis stores. The sandbox's `delay`
+ * fault and a witness proxy that holds answers widen the moments inside a refresh.
+ *
+ * After every kill the store must parse and hold a refresh token the sandbox still accepts,
+ * proven by a real refresh grant (one that does not rotate the token).
+ *
+ * Three modes, each with its own sandbox, on each store:
+ * - `policy`: the sandbox's strict default (a renewal invalidates the old TD refresh token) and
+ *   td-token's own renewal policy (renew only inside the last 7 days): nothing may be lost.
+ * - `kept`: renewal forced on every refresh, the old refresh token staying valid after a renewal
+ *   (`invalidateOldRefreshTokenOnRenewal: false`): nothing may be lost.
+ * - `rotated`: renewal forced on every refresh, the old one invalidated. A kill after the
+ *   provider issued the new refresh token and before the store saved it loses the login; no
+ *   client can prevent that (docs/security.md). Such a loss is accepted only when the witness
+ *   proves that very token was replaced by the provider; any other loss fails the test.
+ *
+ * `npm test` runs a reduced count; `npm run test:soak` (TD_TOKEN_SOAK=1) the full one.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LoginRequiredError } from '../../src/errors.js';
+import {
+  createAuthorizationRequest,
+  exchangeAuthorizationCode,
+  processRefreshTokenResponse,
+  sendRefreshTokenGrant,
+} from '../../src/oauth/index.js';
+import { createProvider } from '../../src/providers/index.js';
+import type { Provider } from '../../src/providers/types.js';
+import { SANDBOX_DEFAULT_APPS, type Sandbox, startSandbox } from '../../src/sandbox/index.js';
+import { createStore, type StoreSpec } from '../../src/stores/index.js';
+import type { TokenStore } from '../../src/stores/types.js';
+import { maskToken, type TokenRecord } from '../../src/token.js';
+import { approveInSandbox } from '../helpers/sandbox-login.js';
+import { hasRedisServer, type RedisServer, startRedisServer } from './fixtures/redis-server.js';
+import { startTokenProxy, type TokenProxy } from './fixtures/token-proxy.js';
+
+const SOAK = process.env['TD_TOKEN_SOAK'] === '1';
+const DIST = resolve(fileURLToPath(new URL('../../dist', import.meta.url)));
+const CHILD = fileURLToPath(new URL('./fixtures/refresher.mjs', import.meta.url));
+const APP = SANDBOX_DEFAULT_APPS.tdameritrade;
+const TOKEN_PATH = '/v1/oauth2/token';
+
+type Mode = 'policy' | 'kept' | 'rotated';
+type StoreKind = 'file' | 'sqlite' | 'redis';
+const MODES: readonly Mode[] = ['policy', 'kept', 'rotated'];
+const REDIS = hasRedisServer();
+const STORES: readonly StoreKind[] = REDIS ? ['file', 'sqlite', 'redis'] : ['file', 'sqlite'];
+const LANES = MODES.length * STORES.length;
+/** Kills in all: a multiple of the lanes, about 60 for `npm test`, 500+ for the soak. */
+const KILLS = LANES * (SOAK ? Math.ceil(540 / LANES) : Math.ceil(60 / LANES));
+
+interface World {
+  sandbox: Sandbox;
+  proxy: TokenProxy;
+  /** Straight to the sandbox: the test's own proofs and logins. */
+  direct: Provider;
+}
+
+interface Lane {
+  mode: Mode;
+  kind: StoreKind;
+  spec: StoreSpec;
+  store: TokenStore;
+  /** Token file folder (file store only). */
+  folder?: string;
+}
+
+interface Tally {
+  kills: number;
+  killedBeforeReady: number;
+  /** Kills that left the file store's lock file behind (the victim held the lock). */
+  killedHoldingLock: number;
+  proofs: number;
+  refreshesDone: number;
+  renewalsSeen: number;
+  /** `rotated` mode: kills that landed between the provider's renewal and the save. */
+  windowLosses: number;
+  /** `rotated` mode kills with no answer held back by the witness, and how many of them lost the token. */
+  rotatedUnheld: number;
+  windowLossesUnheld: number;
+  /** Anything else: must stay empty. */
+  lost: string[];
+}
+
+function rand(min: number, max: number): number {
+  return min + Math.floor(Math.random() * (max - min + 1));
+}
+
+function tdProvider(
+  sandbox: Sandbox,
+  tokenUrl: string,
+): Parameters<typeof createProvider>[1] & { tokenUrl: string } {
+  return {
+    clientId: APP.clientId,
+    redirectUri: APP.redirectUris[0] as string,
+    authorizeUrl: sandbox.authorizeUrl,
+    tokenUrl,
+    apiUrl: sandbox.apiUrl,
+  };
+}
+
+async function login(world: World): Promise<TokenRecord> {
+  const request = createAuthorizationRequest(world.direct);
+  const callback = await approveInSandbox(request.url);
+  return exchangeAuthorizationCode(world.direct, callback, {
+    expectedState: request.state,
+    retry: false,
+  });
+}
+
+/**
+ * Prove the refresh token is alive with a real refresh grant that does not renew it (TD keeps
+ * the refresh token as it is). Resolves `true` when accepted, `false` when the provider refused
+ * the token (login required); anything else throws.
+ */
+async function accepted(world: World, record: TokenRecord): Promise<boolean> {
+  const response = await sendRefreshTokenGrant(world.direct, record.refresh_token, {
+    renewRefreshToken: false,
+  });
+  try {
+    const next = await processRefreshTokenResponse(world.direct, response, {
+      receivedAt: Date.now(),
+      previous: record,
+    });
+    return next.refresh_token === record.refresh_token;
+  } catch (err) {
+    if (err instanceof LoginRequiredError) return false;
+    throw err;
+  }
+}
+
+interface Run {
+  child: ChildProcess;
+  ready: Promise<boolean>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  lines: { ok?: boolean; renewed?: boolean; error?: string }[];
+  stderr(): string;
+}
+
+function startRefresher(world: World, lane: Lane, managerOptions: object): Run {
+  const child = spawn(process.execPath, [CHILD], {
+    env: {
+      PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+      TD_CRASH_DIST: DIST,
+      TD_CRASH_PROVIDER: JSON.stringify({
+        name: 'tdameritrade',
+        ...tdProvider(world.sandbox, world.proxy.tokenUrl),
+      }),
+      TD_CRASH_STORE: JSON.stringify(lane.spec),
+      TD_CRASH_MANAGER: JSON.stringify(managerOptions),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    if (stderr.length < 4000) stderr += d;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
+    child.once('exit', (code, signal) => done({ code, signal })),
+  );
+  const lines: Run['lines'] = [];
+  const ready = new Promise<boolean>((done) => {
+    const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    rl.on('line', (line) => {
+      const message = JSON.parse(line) as { ready?: boolean; ok?: boolean; error?: string };
+      if (message.ready) done(true);
+      else lines.push(message);
+    });
+    void exited.then(() => done(false));
+  });
+  return { child, ready, exited, lines, stderr: () => stderr };
+}
+
+describe.skipIf(!existsSync(join(DIST, 'manager.js')))(
+  'crash loop: SIGKILL during refreshes',
+  () => {
+    const worlds = new Map<Mode, World>();
+    const lanes: Lane[] = [];
+    let root = '';
+    let redis: RedisServer | undefined;
+    const tally: Tally = {
+      kills: 0,
+      killedBeforeReady: 0,
+      killedHoldingLock: 0,
+      proofs: 0,
+      refreshesDone: 0,
+      renewalsSeen: 0,
+      windowLosses: 0,
+      rotatedUnheld: 0,
+      windowLossesUnheld: 0,
+      lost: [],
+    };
+
+    beforeAll(async () => {
+      root = await mkdtemp(join(tmpdir(), 'td-token-crash-'));
+      if (REDIS) redis = await startRedisServer();
+      for (const mode of MODES) {
+        const sandbox = await startSandbox({
+          flavor: 'tdameritrade',
+          settings: {
+            rateLimitPerMinute: 0,
+            invalidateOldRefreshTokenOnRenewal: mode !== 'kept',
+          },
+        });
+        const proxy = await startTokenProxy(sandbox.url, TOKEN_PATH);
+        const direct = createProvider('tdameritrade', tdProvider(sandbox, sandbox.tokenUrl));
+        worlds.set(mode, { sandbox, proxy, direct });
+      }
+      for (const kind of STORES) {
+        for (const mode of MODES) {
+          let spec: StoreSpec;
+          let folder: string | undefined;
+          if (kind === 'file') {
+            folder = join(root, 'files', mode);
+            spec = { kind: 'file', path: join(folder, 'token.json') };
+          } else if (kind === 'sqlite') {
+            spec = { kind: 'sqlite', path: join(root, 'tokens.db'), profile: mode };
+          } else {
+            spec = { kind: 'redis', url: (redis as RedisServer).url, profile: mode };
+          }
+          const store = await createStore(spec);
+          await store.save(await login(worlds.get(mode) as World));
+          lanes.push({ mode, kind, spec, store, ...(folder === undefined ? {} : { folder }) });
+        }
+      }
+    }, 120_000);
+
+    afterAll(async () => {
+      for (const lane of lanes) await lane.store.close().catch(() => undefined);
+      for (const world of worlds.values()) {
+        await world.proxy.close();
+        await world.sandbox.close();
+      }
+      await redis?.stop();
+      if (root !== '') await rm(root, { recursive: true, force: true });
+    });
+
+    it(`survives ${KILLS} SIGKILLs across ${STORES.length} stores with no refresh token lost`, {
+      timeout: SOAK ? 1_800_000 : 120_000,
+    }, async () => {
+      for (let i = 0; i < KILLS; i++) {
+        const lane = lanes[i % lanes.length] as Lane;
+        const world = worlds.get(lane.mode) as World;
+        const { sandbox, proxy } = world;
+
+        // Widen random moments inside the refreshes: the provider slow to answer (a delay before
+        // it acts), and the answer slow to arrive (held after it acted).
+        sandbox.faults.clear();
+        if (Math.random() < 0.5)
+          sandbox.faults.inject({ kind: 'delay', ms: rand(1, 120) }, rand(1, 3));
+        const held = Math.random() < 0.5;
+        proxy.holdMs = held ? () => rand(0, 40) : 0;
+        if (lane.mode === 'rotated' && !held) tally.rotatedUnheld += 1;
+
+        const run = startRefresher(world, lane, {
+          retry: false,
+          lockTtlMs: 1_000,
+          lockWaitMs: 10_000,
+          ...(lane.mode === 'policy' ? {} : { renewWithinDays: 1_000_000 }),
+        });
+        const earlyKill = Math.random() < 0.1;
+        if (earlyKill) {
+          await Promise.race([delay(rand(0, 120)), run.exited]);
+        } else {
+          const ready = await Promise.race([run.ready, delay(20_000).then(() => false)]);
+          if (!ready) {
+            run.child.kill('SIGKILL');
+            const { code } = await run.exited;
+            throw new Error(`the refresher did not start (exit ${code}): ${run.stderr()}`);
+          }
+          await Promise.race([delay(rand(0, 300)), run.exited]);
+        }
+        const alive = run.child.exitCode === null && run.child.signalCode === null;
+        if (alive) run.child.kill('SIGKILL');
+        const exit = await run.exited;
+        if (alive) tally.kills += 1;
+        if (earlyKill && !(await run.ready)) tally.killedBeforeReady += 1;
+        tally.refreshesDone += run.lines.filter((l) => l.ok).length;
+        tally.renewalsSeen += run.lines.filter((l) => l.renewed).length;
+        if (!alive) {
+          // It ended by itself: only a refused refresh token (exit 3) could do that.
+          tally.lost.push(
+            `kill ${i} (${lane.kind}/${lane.mode}): the refresher exited by itself (${exit.code}) after ${JSON.stringify(run.lines.slice(-3))}: ${run.stderr()}`,
+          );
+        }
+        sandbox.faults.clear();
+        proxy.holdMs = 0;
+
+        // The store parses and holds a record...
+        if (lane.folder !== undefined && existsSync(join(lane.folder, 'token.json.lock'))) {
+          tally.killedHoldingLock += 1;
+        }
+        const record = await lane.store.load();
+        expect(record, `kill ${i}: ${lane.kind}/${lane.mode} lost its record`).toBeDefined();
+        if (record === undefined) continue;
+        if (lane.folder !== undefined) {
+          const mode = (await stat(join(lane.folder, 'token.json'))).mode & 0o777;
+          expect(mode, 'token file mode').toBe(0o600);
+        }
+        // ...whose refresh token the provider still accepts.
+        tally.proofs += 1;
+        if (await accepted(world, record)) continue;
+        const successor = proxy.successorOf(record.refresh_token);
+        if (lane.mode === 'rotated' && successor !== undefined) {
+          // The documented window: the provider replaced this token, the victim died before saving.
+          tally.windowLosses += 1;
+          if (!held) tally.windowLossesUnheld += 1;
+          await lane.store.save(await login(world));
+          continue;
+        }
+        tally.lost.push(
+          `kill ${i} (${lane.kind}/${lane.mode}): the stored refresh token ${maskToken(record.refresh_token)} is refused${successor === undefined ? ' and was never renewed' : ''}`,
+        );
+        await lane.store.save(await login(world));
+      }
+
+      // The end: every lane's store parses and its refresh token works.
+      for (const lane of lanes) {
+        const record = await lane.store.load();
+        expect(record).toBeDefined();
+        tally.proofs += 1;
+        expect(await accepted(worlds.get(lane.mode) as World, record as TokenRecord)).toBe(true);
+      }
+
+      // Temporary files a killed writer left behind (never read; 0600 like the token file).
+      let leftovers = 0;
+      for (const lane of lanes) {
+        if (lane.folder === undefined) continue;
+        for (const name of await readdir(lane.folder)) {
+          if (!name.endsWith('.tmp')) continue;
+          leftovers += 1;
+          expect((await stat(join(lane.folder, name))).mode & 0o777).toBe(0o600);
+        }
+      }
+
+      const renewals = MODES.reduce((n, m) => n + (worlds.get(m) as World).proxy.renewals(), 0);
+      console.log(
+        `crash loop: ${tally.kills} kills, ${STORES.length} stores, ${tally.lost.length} lost` +
+          ` (${tally.proofs} refresh grants proved the stored token; ${tally.refreshesDone} refreshes and ${renewals} renewals completed by the victims;` +
+          ` ${tally.killedBeforeReady} kills during start-up, ${tally.killedHoldingLock} left a file lock behind, ${leftovers} temporary files left;` +
+          ` in 'rotated' mode ${tally.windowLosses} of ${KILLS / MODES.length} kills landed between a TD renewal and its save,` +
+          ` ${tally.windowLossesUnheld} of ${tally.rotatedUnheld} with no answer held back)`,
+      );
+      expect(tally.lost).toEqual([]);
+      expect(tally.kills).toBeGreaterThanOrEqual(KILLS - 5);
+      // The loop really exercised refreshes and renewals, not only start-ups.
+      expect(tally.refreshesDone).toBeGreaterThan(KILLS / 2);
+      expect(renewals).toBeGreaterThan(KILLS / 4);
+    });
+  },
+);
