@@ -11,21 +11,15 @@
  * @internal
  * @module
  */
-import {
-  describeStore,
-  providerOptionsOf,
-  type ResolvedConfig,
-  resolveConfig,
-  type StoreChoice,
-} from '../config.js';
+import { describeStore, providerOptionsOf, type ResolvedConfig } from '../config.js';
 import { LoginRequiredError } from '../errors.js';
 import { TokenManager, type TokenManagerOptions } from '../manager.js';
 import { createProvider } from '../providers/index.js';
 import type { Provider, ProviderOptions } from '../providers/types.js';
 import { createStore } from '../stores/index.js';
 import type { TokenStore } from '../stores/types.js';
-import { rememberSecrets } from './failure.js';
-import { type CliIO, warn } from './io.js';
+import { loadConfig, storeSpec } from './config-load.js';
+import type { CliIO } from './io.js';
 import { readRunningSandbox, type SandboxRecord, sandboxRecordFile } from './sandbox-registry.js';
 
 /** Which sandbox, if any, the provider talks to. */
@@ -47,21 +41,12 @@ export interface Context {
 
 /** Options of {@link openContext}. */
 export interface OpenOptions {
+  /** The configuration, when the command resolved it already. */
+  config?: ResolvedConfig;
   /** Start a sandbox in this process when a `sandbox-*` provider has none (login only). */
   startSandbox?: boolean;
   /** Passed to the token manager. */
   manager?: TokenManagerOptions;
-}
-
-/** The global flags' values as `resolveConfig` wants them. */
-export async function loadConfig(
-  io: CliIO,
-  values: Record<string, string | boolean | undefined>,
-): Promise<ResolvedConfig> {
-  const config = await resolveConfig({ flags: values, env: io.env, cwd: io.cwd });
-  for (const w of config.warnings) warn(io, w);
-  rememberSecrets(config.clientSecret);
-  return config;
 }
 
 function stripSuffix(clientId: string): string {
@@ -92,7 +77,7 @@ export async function openContext(
   values: Record<string, string | boolean | undefined>,
   options: OpenOptions = {},
 ): Promise<Context> {
-  const config = await loadConfig(io, values);
+  const config = options.config ?? (await loadConfig(io, values));
   const cleanups: (() => Promise<void>)[] = [];
   const providerOptions: ProviderOptions = providerOptionsOf(config);
   let sandbox: SandboxUse = { kind: 'none' };
@@ -171,19 +156,6 @@ export async function openContext(
   } catch (err) {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
     throw err;
-  }
-}
-
-/** The store spec for `createStore`, with warnings (loose file modes) going to stderr. */
-export function storeSpec(store: StoreChoice, io: CliIO) {
-  const onWarning = (message: string): void => warn(io, message);
-  switch (store.kind) {
-    case 'file':
-      return { ...store, onWarning };
-    case 'sqlite':
-      return { ...store, onWarning };
-    default:
-      return store;
   }
 }
 

@@ -20,6 +20,8 @@ export const GLOBAL_OPTIONS: OptionTable = {
   profile: { type: 'string' },
   store: { type: 'string' },
   'store-url': { type: 'string' },
+  'encryption-key-file': { type: 'string' },
+  'passphrase-file': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 };
@@ -46,4 +48,10 @@ export const GLOBAL_HELP = `configuration flags (every command; also TD_TOKEN_* 
   --store KIND           file | sqlite | redis | memory (TD_TOKEN_STORE; TD_STORE_TOKENS=false = memory)
   --store-url URL        file or database path, or redis:// URL (TD_TOKEN_STORE_URL)
   --token-file PATH      short for --store file --store-url PATH (TD_TOKEN_FILE)
+  --encryption-key-file PATH
+                         encrypt the file or sqlite store with this key file: 32 random bytes,
+                         e.g. (umask 077; openssl rand -base64 32 > PATH) (TD_TOKEN_KEY_FILE)
+  --passphrase-file PATH encrypt it with the passphrase on this file's first line
+                         (TD_TOKEN_PASSPHRASE_FILE); or set TD_TOKEN_PASSPHRASE (no flag, as
+                         other users can see flags in ps)
   -h, --help             show help`;

@@ -378,9 +378,12 @@ describe('usage', () => {
     ];
     for (const [args, pattern] of cases) {
       const r = await runCli(args, home);
-      expect({ args, code: r.code }).toEqual({ args, code: 2 });
-      expect(r.stdout).toBe('');
-      expect(r.stderr).toMatch(pattern);
+      expect({ args, code: r.code, stdout: r.stdout, stderr: r.stderr }).toMatchObject({
+        args,
+        code: 2,
+        stdout: '',
+        stderr: expect.stringMatching(pattern),
+      });
     }
   });
 

@@ -5,8 +5,9 @@
  * @internal
  * @module
  */
-import { isAccessTokenFresh } from '../../token.js';
-import { noSandboxError, openContext } from '../context.js';
+import { createStore } from '../../stores/index.js';
+import { isAccessTokenFresh, type TokenRecord } from '../../token.js';
+import { loadConfig, storeSpec } from '../config-load.js';
 import { rememberSecrets } from '../failure.js';
 import { fixCommand } from '../fix-command.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
@@ -30,8 +31,31 @@ exit codes: 0 printed; 1 failed (provider down, store unreadable); 2 usage or co
 3 a person must log in again (no token stored, refresh token expired or revoked).`,
 };
 
+/** The token manager's default margin: a token handed out stays valid this much longer. */
+const MARGIN_MS = 5 * 60_000;
+
 export async function run(io: CliIO, args: CommandArgs): Promise<number> {
-  const ctx = await openContext(io, args.values);
+  const config = await loadConfig(io, args.values);
+  const loginCommand = fixCommand('login', args.values);
+  // The hot path: a fresh token in the store is printed without loading the provider, OAuth
+  // and token manager modules at all (start-up time is what a shell substitution waits for).
+  if (config.sandboxFlavor === undefined) {
+    const store = await createStore(storeSpec(config.store, io));
+    let stored: TokenRecord | undefined;
+    try {
+      stored = await store.load();
+    } finally {
+      await store.close();
+    }
+    if (stored) rememberSecrets(stored.access_token, stored.refresh_token);
+    if (stored && isAccessTokenFresh(stored, Date.now(), MARGIN_MS)) {
+      io.stdout.write(`${stored.access_token}\n`);
+      warnIfRefreshEnding(io, stored, Date.now(), loginCommand);
+      return EXIT.ok;
+    }
+  }
+  const { noSandboxError, openContext } = await import('../context.js');
+  const ctx = await openContext(io, args.values, { config });
   try {
     const { manager } = ctx;
     let record = await manager.peek();
@@ -45,7 +69,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
       rememberSecrets(record.access_token, record.refresh_token);
     }
     io.stdout.write(`${record.access_token}\n`);
-    warnIfRefreshEnding(io, record, manager.now(), fixCommand('login', args.values));
+    warnIfRefreshEnding(io, record, manager.now(), loginCommand);
     return EXIT.ok;
   } finally {
     await ctx.close();
