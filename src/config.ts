@@ -9,13 +9,19 @@
  * 4. `<config>/config.json`: top-level defaults, and a section per profile under `profiles`;
  * 5. defaults.
  *
+ * Encryption at rest (file and SQLite stores): a key file (`--encryption-key-file`,
+ * `TD_TOKEN_KEY_FILE`, `"encryptionKeyFile"`) or a passphrase. The passphrase itself is taken
+ * only from the environment (`TD_TOKEN_PASSPHRASE`, or `.env`), never from a flag, where any
+ * user could read it in `ps`; or from a file (`--passphrase-file`, `TD_TOKEN_PASSPHRASE_FILE`,
+ * `"passphraseFile"`), whose first line is the passphrase.
+ *
  * With no client id configured anywhere, the provider is the sandbox (`sandbox-schwab` unless
  * another flavor is named) with the sandbox's default app, so a newcomer can try the whole flow
  * without an account.
  *
  * @module
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseEnv } from 'node:util';
@@ -47,11 +53,17 @@ export const DEFAULT_SANDBOX_FLAVOR = 'schwab' as const;
 export const STORE_KINDS = ['file', 'sqlite', 'redis', 'memory'] as const;
 export type StoreKindChoice = (typeof STORE_KINDS)[number];
 
+/** How the file and SQLite stores encrypt the record: a passphrase or a key file. */
+export interface EncryptionChoice {
+  passphrase?: string;
+  keyFile?: string;
+}
+
 /** Where a profile's token lives; the same shape `createStore()` takes. */
 export type StoreChoice =
   | { kind: 'memory' }
-  | { kind: 'file'; path: string }
-  | { kind: 'sqlite'; path: string; profile: string }
+  | { kind: 'file'; path: string; encryption?: EncryptionChoice }
+  | { kind: 'sqlite'; path: string; profile: string; encryption?: EncryptionChoice }
   | { kind: 'redis'; url: string; profile: string };
 
 /** Kinds of configuration source, highest first. */
@@ -77,7 +89,9 @@ export type ConfigKey =
   | 'profile'
   | 'store'
   | 'storeUrl'
-  | 'tokenFile';
+  | 'tokenFile'
+  | 'encryptionKeyFile'
+  | 'passphraseFile';
 
 /** The outcome of {@link resolveConfig}. */
 export interface ResolvedConfig {
@@ -106,8 +120,8 @@ export interface ResolvedConfig {
   dotenvFile: string | undefined;
   /** The login server's certificate folder. */
   certDir: string;
-  /** Where each value came from. */
-  sources: Partial<Record<ConfigKey, ValueSource>>;
+  /** Where each value came from (`encryption`: the key file or passphrase in use). */
+  sources: Partial<Record<ConfigKey | 'encryption', ValueSource>>;
   /** Things worth telling a person (unknown config keys, ignored values). */
   warnings: string[];
 }
@@ -142,6 +156,8 @@ export const FLAG_NAMES: Record<ConfigKey, string> = {
   store: 'store',
   storeUrl: 'store-url',
   tokenFile: 'token-file',
+  encryptionKeyFile: 'encryption-key-file',
+  passphraseFile: 'passphrase-file',
 };
 
 /** Environment names per key, the current name first, then seed-era names. */
@@ -158,7 +174,12 @@ export const ENV_NAMES: Record<ConfigKey, readonly string[]> = {
   store: ['TD_TOKEN_STORE', 'TD_STORE_TOKENS'],
   storeUrl: ['TD_TOKEN_STORE_URL'],
   tokenFile: ['TD_TOKEN_FILE'],
+  encryptionKeyFile: ['TD_TOKEN_KEY_FILE'],
+  passphraseFile: ['TD_TOKEN_PASSPHRASE_FILE'],
 };
+
+/** The environment variable holding the passphrase (environment or `.env` only; no flag). */
+export const PASSPHRASE_ENV = 'TD_TOKEN_PASSPHRASE';
 
 const FILE_KEYS: readonly ConfigKey[] = [
   'provider',
@@ -172,6 +193,8 @@ const FILE_KEYS: readonly ConfigKey[] = [
   'store',
   'storeUrl',
   'tokenFile',
+  'encryptionKeyFile',
+  'passphraseFile',
 ];
 
 /** The sandbox's default apps (kept in step with `SANDBOX_DEFAULT_APPS` in `src/sandbox/`). */
@@ -208,8 +231,11 @@ function describe(source: ValueSource): string {
   }
 }
 
-function invalid(source: ValueSource, problem: string, fix: string): ConfigError {
-  return new ConfigError(`${describe(source)} ${problem}. ${fix}`);
+function invalid(source: ValueSource, problem: string, fix: string, cause?: unknown): ConfigError {
+  return new ConfigError(
+    `${describe(source)} ${problem}. ${fix}`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 function flagLayer(flags: ConfigInput['flags']): Layer {
@@ -494,7 +520,7 @@ export async function resolveConfig(input: ConfigInput): Promise<ResolvedConfig>
   profileSourced = { value: profile, source: profileSourced.source };
 
   const layers: Layer[] = [flags, envVars, dotenvVars, fileLayer(file, profile, configFile)];
-  const sources: Partial<Record<ConfigKey, ValueSource>> = { profile: profileSourced.source };
+  const sources: ResolvedConfig['sources'] = { profile: profileSourced.source };
   const lookup = (key: ConfigKey): Sourced<string> | undefined => {
     for (const layer of layers) {
       const found = layer(key);
@@ -731,6 +757,16 @@ export async function resolveConfig(input: ConfigInput): Promise<ResolvedConfig>
     }
   }
 
+  const encryption = await resolveEncryption(
+    lookup,
+    { env, dotenv, baseFor, rank, warnings },
+    store.kind,
+  );
+  if (encryption !== undefined) {
+    sources.encryption = encryption.source;
+    if (store.kind === 'file' || store.kind === 'sqlite') store.encryption = encryption.choice;
+  }
+
   return {
     profile,
     provider,
@@ -754,6 +790,100 @@ export async function resolveConfig(input: ConfigInput): Promise<ResolvedConfig>
   };
 }
 
+interface EncryptionContext {
+  env: NodeJS.ProcessEnv;
+  dotenv: Record<string, string> | undefined;
+  baseFor: (source: ValueSource) => string;
+  rank: (source: ValueSource | undefined) => number;
+  warnings: string[];
+}
+
+/** The passphrase in a file: its first line (a final newline is not part of it). */
+async function readPassphraseFile(sourced: Sourced<string>, path: string, warnings: string[]) {
+  let text: string;
+  try {
+    const info = await stat(path);
+    if (process.platform !== 'win32' && (info.mode & 0o077) !== 0) {
+      const mode = (info.mode & 0o777).toString(8).padStart(4, '0');
+      warnings.push(
+        `the passphrase file ${path} can be read or changed by other users (mode ${mode}). fix it: chmod 600 '${path.replace(/'/g, `'\\''`)}'`,
+      );
+    }
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    throw invalid(
+      sourced.source,
+      `names ${path}, which cannot be read (${code ?? 'error'})`,
+      'give the path of a file holding the passphrase on its first line',
+      cause,
+    );
+  }
+  const passphrase = text.split(/\r?\n/, 1)[0] ?? '';
+  if (passphrase === '') {
+    throw invalid(
+      sourced.source,
+      `names ${path}, whose first line is empty`,
+      'put the passphrase on its first line',
+    );
+  }
+  return passphrase;
+}
+
+/** The key file or passphrase to encrypt the store with, and where it came from; undefined for none. */
+async function resolveEncryption(
+  lookup: (key: ConfigKey) => Sourced<string> | undefined,
+  ctx: EncryptionContext,
+  storeKind: StoreChoice['kind'],
+): Promise<{ choice: EncryptionChoice; source: ValueSource } | undefined> {
+  const keyFile = lookup('encryptionKeyFile');
+  const passphraseFile = lookup('passphraseFile');
+  let passphrase: Sourced<string> | undefined;
+  for (const [vars, kind, label] of [
+    [ctx.env, 'env', PASSPHRASE_ENV],
+    [ctx.dotenv ?? {}, 'dotenv', `.env: ${PASSPHRASE_ENV}`],
+  ] as const) {
+    const raw = vars[PASSPHRASE_ENV];
+    if (raw !== undefined && raw !== '') {
+      // Kept exactly as given: spaces may be part of a passphrase.
+      passphrase = { value: raw, source: { kind, name: label } };
+      break;
+    }
+  }
+  const candidates = [keyFile, passphraseFile, passphrase].filter(
+    (c): c is Sourced<string> => c !== undefined,
+  );
+  if (candidates.length === 0) return undefined;
+  candidates.sort((a, b) => ctx.rank(a.source) - ctx.rank(b.source));
+  const [first, second] = candidates;
+  if (first === undefined) return undefined;
+  if (second !== undefined && ctx.rank(second.source) === ctx.rank(first.source)) {
+    throw new ConfigError(
+      `both ${describe(first.source)} and ${describe(second.source)} say how to encrypt the store. use one: a passphrase (${PASSPHRASE_ENV} or --passphrase-file) or a key file (--encryption-key-file)`,
+    );
+  }
+  if (storeKind !== 'file' && storeKind !== 'sqlite') {
+    ctx.warnings.push(
+      `ignoring ${describe(first.source)}: td-token encrypts only the file and sqlite stores, not the ${storeKind} store`,
+    );
+    return undefined;
+  }
+  if (first === keyFile) {
+    return {
+      choice: { keyFile: resolvePath(first.value, ctx.baseFor(first.source), ctx.env) },
+      source: first.source,
+    };
+  }
+  if (first === passphraseFile) {
+    const path = resolvePath(first.value, ctx.baseFor(first.source), ctx.env);
+    return {
+      choice: { passphrase: await readPassphraseFile(first, path, ctx.warnings) },
+      source: first.source,
+    };
+  }
+  return { choice: { passphrase: first.value }, source: first.source };
+}
+
 /** The options `createProvider()` takes, from a resolved configuration. */
 export function providerOptionsOf(config: ResolvedConfig): ProviderOptions {
   const options: ProviderOptions = { clientId: config.clientId, redirectUri: config.redirectUri };
@@ -765,15 +895,22 @@ export function providerOptionsOf(config: ResolvedConfig): ProviderOptions {
   return options;
 }
 
+function encryptedNote(encryption: EncryptionChoice | undefined): string {
+  if (encryption === undefined) return '';
+  return encryption.keyFile !== undefined
+    ? `, encrypted with the key file ${encryption.keyFile}`
+    : ', encrypted with a passphrase';
+}
+
 /** Where a store lives, for people; a Redis password is masked. */
 export function describeStore(store: StoreChoice): string {
   switch (store.kind) {
     case 'memory':
       return 'memory (nothing is saved; the token is gone when the process exits)';
     case 'file':
-      return `file ${store.path}`;
+      return `file ${store.path}${encryptedNote(store.encryption)}`;
     case 'sqlite':
-      return `sqlite ${store.path} (profile ${store.profile})`;
+      return `sqlite ${store.path} (profile ${store.profile})${encryptedNote(store.encryption)}`;
     case 'redis': {
       let shown = store.url;
       try {

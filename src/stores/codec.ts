@@ -6,6 +6,7 @@
  * @internal
  * @module
  */
+import { encryptedWithoutKeyError, isEncryptedRecord } from './crypto.js';
 
 /** Turns the serialized record into the stored text and back. */
 export interface RecordCodec {
@@ -18,8 +19,14 @@ export interface RecordCodec {
   decode(stored: string, source: string): string | Promise<string>;
 }
 
-/** Keeps the record's text unchanged. */
+/**
+ * Keeps the record's text unchanged. An encrypted record read through it is a `decrypt_failed`
+ * error naming the flag or variable that gives the key (not a puzzling schema error).
+ */
 export const plainCodec: RecordCodec = {
   encode: (text) => text,
-  decode: (stored) => stored,
+  decode: (stored, source) => {
+    if (isEncryptedRecord(stored)) throw encryptedWithoutKeyError(stored, source);
+    return stored;
+  },
 };

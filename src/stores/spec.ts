@@ -7,6 +7,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
+import type { EncryptionOptions } from './crypto.js';
 import type { StoreKind } from './types.js';
 
 /** Options every file-backed store accepts. */
@@ -27,6 +28,8 @@ export interface MemoryStoreSpec {
 export interface FileStoreSpec extends FileBackedSpecOptions {
   kind: 'file';
   path: string;
+  /** Encrypt the record at rest (AES-256-GCM) with a passphrase or a key file; see `createEncryptingCodec`. */
+  encryption?: EncryptionOptions | undefined;
 }
 
 /** The SQLite store: one database file, one row per profile. */
@@ -34,6 +37,8 @@ export interface SqliteStoreSpec extends FileBackedSpecOptions {
   kind: 'sqlite';
   path: string;
   profile: string;
+  /** Encrypt the record at rest (AES-256-GCM) with a passphrase or a key file; see `createEncryptingCodec`. */
+  encryption?: EncryptionOptions | undefined;
 }
 
 /** The Redis store: one key per profile, shared by machines. */

@@ -1,0 +1,666 @@
+/**
+ * Encryption at rest: the file and SQLite stores with a passphrase (scrypt) or a key file, on
+ * real files and a real SQLite database, and the built CLI against a sandbox-backed encrypted
+ * token file.
+ *
+ * What it proves: records round-trip; the bytes on disk hold no token; a wrong passphrase or
+ * key, and any change to the envelope, is `decrypt_failed` (or `invalid_token_file` for a
+ * malformed envelope) and leaves the file exactly as it was; a plain file is read and then
+ * encrypted on the next save; an encrypted file read without a key says how to give one.
+ */
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { resolveConfig } from '../../src/config.js';
+import { ConfigError, StoreError, TdTokenError } from '../../src/errors.js';
+import { TokenManager } from '../../src/manager.js';
+import { createProvider } from '../../src/providers/index.js';
+import { SANDBOX_DEFAULT_APPS, type Sandbox, startSandbox } from '../../src/sandbox/index.js';
+import {
+  createEncryptingCodec,
+  createKeyFile,
+  DEFAULT_SCRYPT_COST,
+  isEncryptedRecord,
+  keyFromKeyFileBytes,
+} from '../../src/stores/crypto.js';
+import { FileStore } from '../../src/stores/file.js';
+import { createStore, type StoreSpec } from '../../src/stores/index.js';
+import type { TokenStore } from '../../src/stores/types.js';
+import type { TokenRecord } from '../../src/token.js';
+import {
+  assertBuilt,
+  type Home,
+  makeHome,
+  runCli,
+  sandboxFlags,
+  sandboxLogin,
+} from '../cli/harness.js';
+
+const PASSPHRASE = 'correct horse battery staple';
+
+function record(overrides: Partial<TokenRecord> = {}): TokenRecord {
+  const now = Date.now();
+  return {
+    access_token: `AT-${'a1B2c3D4'.repeat(6)}+/=@`,
+    expires_at: now + 30 * 60_000,
+    refresh_token: `RT-${'z9Y8x7W6'.repeat(6)}+/=@`,
+    refresh_token_expires_at: now + 7 * 86_400_000,
+    scope: 'api',
+    token_type: 'Bearer',
+    provider: 'schwab',
+    issued_at: now,
+    refresh_token_issued_at: now,
+    version: 1,
+    ...overrides,
+  };
+}
+
+let dir: string;
+const opened: TokenStore[] = [];
+
+async function open(spec: StoreSpec): Promise<TokenStore> {
+  const store = await createStore(spec);
+  opened.push(store);
+  return store;
+}
+
+async function errorOf(promise: Promise<unknown>): Promise<TdTokenError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(TdTokenError);
+    return err as TdTokenError;
+  }
+  throw new Error('expected the promise to reject');
+}
+
+/** Every byte of every file in `folder` (the database, its WAL, lock files...). */
+async function allBytes(folder: string): Promise<string> {
+  const names = await readdir(folder);
+  const parts = await Promise.all(
+    names.map(async (n) => {
+      try {
+        return (await readFile(join(folder, n))).toString('latin1');
+      } catch {
+        return '';
+      }
+    }),
+  );
+  return parts.join('\n');
+}
+
+/** Each token as it would appear: plain, and its JSON-escaped and base64url-free parts. */
+function expectNoSecrets(bytes: string, r: TokenRecord): void {
+  for (const secret of [r.access_token, r.refresh_token]) {
+    expect(bytes.includes(secret)).toBe(false);
+    // No 12-character run of either token either.
+    for (let i = 0; i + 12 <= secret.length; i += 6) {
+      expect(bytes.includes(secret.slice(i, i + 12))).toBe(false);
+    }
+  }
+  expect(bytes.includes('access_token')).toBe(false);
+  expect(bytes.includes('refresh_token')).toBe(false);
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'td-token-crypto-'));
+});
+
+afterEach(async () => {
+  for (const s of opened.splice(0)) await s.close().catch(() => undefined);
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('file store with a passphrase', () => {
+  it('round-trips; the file is a 0600 envelope holding no token; every save has a new salt and IV', async () => {
+    const path = join(dir, 'tokens', 'default.json');
+    const spec: StoreSpec = { kind: 'file', path, encryption: { passphrase: PASSPHRASE } };
+    const writer = await open(spec);
+    const r = record();
+    await writer.save(r);
+    // A fresh store (no key cached) reads it back.
+    const reader = await open(spec);
+    expect(await reader.load()).toEqual(r);
+
+    const text = await readFile(path, 'utf8');
+    expectNoSecrets(text, r);
+    const envelope = JSON.parse(text) as Record<string, unknown>;
+    expect(Object.keys(envelope)).toEqual([
+      'td_token_encrypted',
+      'alg',
+      'kdf',
+      'n',
+      'r',
+      'p',
+      'salt',
+      'iv',
+      'tag',
+      'ciphertext',
+    ]);
+    expect(envelope).toMatchObject({
+      td_token_encrypted: 1,
+      alg: 'A256GCM',
+      kdf: 'scrypt',
+      n: DEFAULT_SCRYPT_COST.N,
+      r: DEFAULT_SCRYPT_COST.r,
+      p: DEFAULT_SCRYPT_COST.p,
+    });
+    for (const field of ['salt', 'iv', 'tag', 'ciphertext']) {
+      expect(envelope[field]).toMatch(/^[A-Za-z0-9_-]+$/);
+    }
+    expect(Buffer.from(envelope['iv'] as string, 'base64url')).toHaveLength(12);
+    expect(Buffer.from(envelope['tag'] as string, 'base64url')).toHaveLength(16);
+    if (process.platform !== 'win32') expect((await stat(path)).mode & 0o777).toBe(0o600);
+
+    const r2 = record({ access_token: `AT2-${'q'.repeat(40)}` });
+    await writer.save(r2);
+    const second = JSON.parse(await readFile(path, 'utf8')) as Record<string, string>;
+    expect(second['salt']).not.toBe(envelope['salt']);
+    expect(second['iv']).not.toBe(envelope['iv']);
+    expect(await reader.load()).toEqual(r2);
+  });
+
+  it('a wrong passphrase is decrypt_failed naming the file and the fix; nothing on disk changes', async () => {
+    const path = join(dir, 'token.json');
+    const good = await open({ kind: 'file', path, encryption: { passphrase: PASSPHRASE } });
+    const r = record({ expires_at: Date.now() - 60_000 });
+    await good.save(r);
+    const before = await readFile(path);
+    const beforeStat = await stat(path);
+
+    const wrong = await open({ kind: 'file', path, encryption: { passphrase: 'not it' } });
+    const err = await errorOf(wrong.load());
+    expect(err).toBeInstanceOf(StoreError);
+    expect(err.code).toBe('decrypt_failed');
+    expect(err.message).toContain(path);
+    expect(err.message).toContain('passphrase is not the one it was saved with');
+    expect(err.message).toMatch(/set TD_TOKEN_PASSPHRASE \(or --passphrase-file\)/);
+    expect(err.message).not.toContain('not it');
+
+    // A token manager asked for a token (the stored one is expired) fails the same way and
+    // writes nothing: no refresh is attempted, the provider is never called.
+    let called = 0;
+    const provider = createProvider('schwab', {
+      clientId: SANDBOX_DEFAULT_APPS.schwab.clientId,
+      clientSecret: 'x',
+      redirectUri: 'https://127.0.0.1:8182',
+      tokenUrl: 'http://127.0.0.1:9/token',
+    });
+    const manager = new TokenManager(provider, wrong, {
+      fetch: async () => {
+        called++;
+        return new Response('{}', { status: 500 });
+      },
+      retry: false,
+    });
+    const viaManager = await errorOf(manager.getAccessToken());
+    expect(viaManager.code).toBe('decrypt_failed');
+    const viaLogin = await errorOf(
+      manager.login(async () => {
+        throw new Error('the browser must not be needed');
+      }),
+    );
+    expect(viaLogin.code).toBe('decrypt_failed');
+    await manager.close();
+    expect(called).toBe(0);
+    expect((await readFile(path)).equals(before)).toBe(true);
+    const afterStat = await stat(path);
+    expect(afterStat.mtimeMs).toBe(beforeStat.mtimeMs);
+    expect(afterStat.ino).toBe(beforeStat.ino);
+    // The right passphrase still reads it.
+    expect(await good.load()).toEqual(r);
+  });
+
+  it('any change to the envelope is refused: decrypt_failed for the sealed parts, invalid_token_file for a malformed one', async () => {
+    const path = join(dir, 'token.json');
+    const store = await open({ kind: 'file', path, encryption: { passphrase: PASSPHRASE } });
+    await store.save(record());
+    const original = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+    const flip = (value: string, at: number): string => {
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+      const i = at % value.length;
+      const c = value[i] as string;
+      const next = alphabet[(alphabet.indexOf(c) + 1) % alphabet.length] as string;
+      return value.slice(0, i) + next + value.slice(i + 1);
+    };
+    const cases: [string, Record<string, unknown>, string][] = [
+      [
+        'ciphertext',
+        { ...original, ciphertext: flip(original['ciphertext'] as string, 5) },
+        'decrypt_failed',
+      ],
+      ['tag', { ...original, tag: flip(original['tag'] as string, 2) }, 'decrypt_failed'],
+      ['iv', { ...original, iv: flip(original['iv'] as string, 1) }, 'decrypt_failed'],
+      ['salt', { ...original, salt: flip(original['salt'] as string, 3) }, 'decrypt_failed'],
+      ['r', { ...original, r: 4 }, 'decrypt_failed'],
+      [
+        'truncated ciphertext',
+        { ...original, ciphertext: (original['ciphertext'] as string).slice(0, -4) },
+        'decrypt_failed',
+      ],
+      ['kdf', { ...original, kdf: 'keyfile' }, 'decrypt_failed'],
+      ['short tag', { ...original, tag: 'AAAA' }, 'invalid_token_file'],
+      ['alg', { ...original, alg: 'A128GCM' }, 'invalid_token_file'],
+      ['huge n', { ...original, n: 2 ** 30 }, 'invalid_token_file'],
+      ['n not a power of two', { ...original, n: 30000 }, 'invalid_token_file'],
+      ['no iv', { ...original, iv: undefined }, 'invalid_token_file'],
+      ['iv not base64url', { ...original, iv: 'AAAA+AAAAAAAAAAA' }, 'invalid_token_file'],
+      ['version', { ...original, td_token_encrypted: 2 }, 'decrypt_failed'],
+    ];
+    for (const [what, envelope, code] of cases) {
+      const text = JSON.stringify(envelope);
+      await writeFile(path, text, { mode: 0o600 });
+      const fresh = await open({ kind: 'file', path, encryption: { passphrase: PASSPHRASE } });
+      const err = await errorOf(fresh.load());
+      expect({ what, code: err.code }).toEqual({ what, code });
+      expect(err).toBeInstanceOf(StoreError);
+      expect(err.message).toContain(path);
+      expect(await readFile(path, 'utf8')).toBe(text);
+    }
+  });
+
+  it('reads a plain file with a warning that it will be encrypted, and encrypts it on the next save', async () => {
+    const path = join(dir, 'token.json');
+    const r = record();
+    await new FileStore(path).save(r);
+    const warnings: string[] = [];
+    const store = await open({
+      kind: 'file',
+      path,
+      encryption: { passphrase: PASSPHRASE },
+      onWarning: (m) => warnings.push(m),
+    });
+    expect(await store.load()).toEqual(r);
+    expect(warnings).toEqual([
+      `the token record in ${path} is not encrypted; it will be encrypted on the next save (the next refresh or login)`,
+    ]);
+    await store.load();
+    expect(warnings).toHaveLength(1);
+    await store.save(r);
+    const text = await readFile(path, 'utf8');
+    expect(isEncryptedRecord(text)).toBe(true);
+    expectNoSecrets(text, r);
+    expect(await store.load()).toEqual(r);
+  });
+
+  it('an encrypted file read with no key configured says so, and which variable or flag gives the key', async () => {
+    const path = join(dir, 'token.json');
+    await (await open({ kind: 'file', path, encryption: { passphrase: PASSPHRASE } })).save(
+      record(),
+    );
+    const plain = await open({ kind: 'file', path });
+    const err = await errorOf(plain.load());
+    expect(err.code).toBe('decrypt_failed');
+    expect(err.message).toBe(
+      `the token record in ${path} is encrypted, and no passphrase or key file is configured. it was saved with a passphrase: set TD_TOKEN_PASSPHRASE (or --passphrase-file) to the passphrase it was saved with`,
+    );
+  });
+});
+
+describe('key files', () => {
+  it('createKeyFile writes 32 random bytes as base64, 0600, and never replaces a key', async () => {
+    const path = join(dir, 'keys', 'token.key');
+    expect(await createKeyFile(path)).toBe(path);
+    const text = await readFile(path, 'utf8');
+    expect(text).toMatch(/^[A-Za-z0-9+/]{43}=\n$/);
+    if (process.platform !== 'win32') {
+      expect((await stat(path)).mode & 0o777).toBe(0o600);
+      expect((await stat(join(dir, 'keys'))).mode & 0o777).toBe(0o700);
+    }
+    const again = await errorOf(createKeyFile(path));
+    expect(again).toBeInstanceOf(ConfigError);
+    expect(again.message).toContain('already exists');
+    expect(await readFile(path, 'utf8')).toBe(text);
+    const other = join(dir, 'keys', 'other.key');
+    await createKeyFile(other);
+    expect(await readFile(other, 'utf8')).not.toBe(text);
+  });
+
+  it('accepts raw bytes, hex, base64 and base64url; refuses anything else', () => {
+    const key = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 37 + 251) % 256));
+    expect(keyFromKeyFileBytes(key)?.equals(key)).toBe(true);
+    expect(keyFromKeyFileBytes(Buffer.from(`${key.toString('hex')}\n`))?.equals(key)).toBe(true);
+    expect(keyFromKeyFileBytes(Buffer.from(` ${key.toString('base64')}\r\n`))?.equals(key)).toBe(
+      true,
+    );
+    expect(keyFromKeyFileBytes(Buffer.from(key.toString('base64url')))?.equals(key)).toBe(true);
+    expect(keyFromKeyFileBytes(Buffer.alloc(31))).toBeUndefined();
+    expect(keyFromKeyFileBytes(Buffer.from('a'.repeat(63)))).toBeUndefined();
+    expect(keyFromKeyFileBytes(Buffer.from('hunter2\n'))).toBeUndefined();
+  });
+
+  it('file and SQLite stores round-trip with a key file; another key is decrypt_failed', async () => {
+    const keyFile = join(dir, 'token.key');
+    const otherKey = join(dir, 'other.key');
+    await createKeyFile(keyFile);
+    await createKeyFile(otherKey);
+    const r = record();
+    const path = join(dir, 'token.json');
+    await (await open({ kind: 'file', path, encryption: { keyFile } })).save(r);
+    const text = await readFile(path, 'utf8');
+    expect(JSON.parse(text)).toMatchObject({ kdf: 'keyfile', alg: 'A256GCM' });
+    expect(JSON.parse(text)).not.toHaveProperty('salt');
+    expectNoSecrets(text, r);
+    expect(await (await open({ kind: 'file', path, encryption: { keyFile } })).load()).toEqual(r);
+    const wrong = await errorOf(
+      (await open({ kind: 'file', path, encryption: { keyFile: otherKey } })).load(),
+    );
+    expect(wrong.code).toBe('decrypt_failed');
+    expect(wrong.message).toContain(`with the key file ${otherKey}`);
+    expect(await readFile(path, 'utf8')).toBe(text);
+    // A passphrase where a key file was used says which one it needs.
+    const mismatch = await errorOf(
+      (await open({ kind: 'file', path, encryption: { passphrase: PASSPHRASE } })).load(),
+    );
+    expect(mismatch.code).toBe('decrypt_failed');
+    expect(mismatch.message).toContain(
+      'was encrypted with a key file, but a passphrase is configured',
+    );
+
+    const db = join(dir, 'tokens.db');
+    await (await open({ kind: 'sqlite', path: db, profile: 'k', encryption: { keyFile } })).save(r);
+    const back = await open({ kind: 'sqlite', path: db, profile: 'k', encryption: { keyFile } });
+    expect(await back.load()).toEqual(r);
+  });
+
+  it('a missing or unusable key file is a ConfigError with the command that makes one', async () => {
+    const missing = join(dir, 'nope.key');
+    const path = join(dir, 'token.json');
+    const err = await errorOf(
+      (await open({ kind: 'file', path, encryption: { keyFile: missing } })).save(record()),
+    );
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toBe(
+      `the encryption key file ${missing} does not exist. create one: (umask 077; openssl rand -base64 32 > ${missing}), or fix --encryption-key-file (or TD_TOKEN_KEY_FILE)`,
+    );
+    const bad = join(dir, 'bad.key');
+    await writeFile(bad, 'hunter2\n', { mode: 0o600 });
+    const badErr = await errorOf(
+      (await open({ kind: 'file', path, encryption: { keyFile: bad } })).save(record()),
+    );
+    expect(badErr.message).toContain('does not hold a key');
+    await expect(stat(path)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('a key file others can read is a warning naming the chmod', async () => {
+    if (process.platform === 'win32') return;
+    const keyFile = join(dir, 'loose.key');
+    await createKeyFile(keyFile);
+    await chmod(keyFile, 0o644);
+    const warnings: string[] = [];
+    const store = await open({
+      kind: 'file',
+      path: join(dir, 'token.json'),
+      encryption: { keyFile },
+      onWarning: (m) => warnings.push(m),
+    });
+    await store.save(record());
+    expect(warnings).toEqual([
+      `the encryption key file ${keyFile} can be read or changed by other users (mode 0644). fix it: chmod 600 ${keyFile}`,
+    ]);
+  });
+});
+
+describe('SQLite store with a passphrase', () => {
+  it('round-trips per profile; no token in the database, its WAL or anything beside it', async () => {
+    const path = join(dir, 'db', 'tokens.db');
+    const a = await open({
+      kind: 'sqlite',
+      path,
+      profile: 'alice',
+      encryption: { passphrase: PASSPHRASE },
+    });
+    const b = await open({
+      kind: 'sqlite',
+      path,
+      profile: 'bob',
+      encryption: { passphrase: PASSPHRASE },
+    });
+    const ra = record();
+    const rb = record({
+      access_token: `AT-bob-${'m'.repeat(30)}`,
+      refresh_token: `RT-bob-${'n'.repeat(30)}`,
+    });
+    await a.save(ra);
+    const lock = await b.lock();
+    try {
+      await lock.save(rb);
+    } finally {
+      await lock.release();
+    }
+    const fresh = await open({
+      kind: 'sqlite',
+      path,
+      profile: 'alice',
+      encryption: { passphrase: PASSPHRASE },
+    });
+    expect(await fresh.load()).toEqual(ra);
+    expect(await b.load()).toEqual(rb);
+    const bytes = await allBytes(join(dir, 'db'));
+    expectNoSecrets(bytes, ra);
+    expectNoSecrets(bytes, rb);
+    expect(bytes).toContain('"td_token_encrypted":1');
+
+    const wrong = await open({
+      kind: 'sqlite',
+      path,
+      profile: 'alice',
+      encryption: { passphrase: 'wrong' },
+    });
+    const err = await errorOf(wrong.load());
+    expect(err.code).toBe('decrypt_failed');
+    expect(err.message).toContain(`sqlite:${path}#alice`);
+    expect(await fresh.load()).toEqual(ra);
+
+    const plain = await open({ kind: 'sqlite', path, profile: 'alice' });
+    expect((await errorOf(plain.load())).code).toBe('decrypt_failed');
+  });
+});
+
+describe('codec arguments', () => {
+  it('wants exactly one of passphrase and keyFile, as non-empty strings', () => {
+    expect(() => createEncryptingCodec({})).toThrow(
+      new TypeError('"encryption" must have exactly one of "passphrase" and "keyFile"'),
+    );
+    expect(() => createEncryptingCodec({ passphrase: 'a', keyFile: 'b' })).toThrow(
+      new TypeError('"encryption" must have exactly one of "passphrase" and "keyFile"'),
+    );
+    expect(() => createEncryptingCodec({ passphrase: '' })).toThrow(
+      new TypeError('"encryption.passphrase" must be a non-empty string'),
+    );
+    expect(() =>
+      createEncryptingCodec({ passphrase: 'a' }, { scryptCost: { N: 3, r: 8, p: 1 } }),
+    ).toThrow(TypeError);
+  });
+
+  it('a derived key is cached per salt: reading back what this codec wrote costs no scrypt', async () => {
+    const codec = createEncryptingCodec({ passphrase: PASSPHRASE });
+    let t = performance.now();
+    const stored = await codec.encode('{"x":1}');
+    const encodeMs = performance.now() - t;
+    t = performance.now();
+    expect(await codec.decode(stored, 'memory')).toBe('{"x":1}');
+    const cachedMs = performance.now() - t;
+    const other = createEncryptingCodec({ passphrase: PASSPHRASE });
+    t = performance.now();
+    expect(await other.decode(stored, 'memory')).toBe('{"x":1}');
+    const coldMs = performance.now() - t;
+    // One scrypt (N=2^15, r=8) costs tens to hundreds of ms; a cached decode well under one.
+    expect(cachedMs).toBeLessThan(coldMs / 4);
+    process.stdout.write(
+      `encryption cost: encode ${encodeMs.toFixed(1)} ms (one scrypt), cold decode ${coldMs.toFixed(1)} ms, cached decode ${cachedMs.toFixed(2)} ms\n`,
+    );
+  });
+});
+
+describe('configuration', () => {
+  let cfgDir: string;
+  const input = (flags: Record<string, string>, env: Record<string, string> = {}) => ({
+    flags,
+    env: { HOME: dir, ...env },
+    cwd: dir,
+    configDir: cfgDir,
+  });
+  beforeEach(() => {
+    cfgDir = join(dir, 'config');
+  });
+
+  it('TD_TOKEN_PASSPHRASE (environment only), --passphrase-file and --encryption-key-file', async () => {
+    const fromEnv = await resolveConfig(input({}, { TD_TOKEN_PASSPHRASE: ' spaced pass ' }));
+    expect(fromEnv.store).toEqual({
+      kind: 'file',
+      path: join(cfgDir, 'tokens', 'default.json'),
+      encryption: { passphrase: ' spaced pass ' },
+    });
+    expect(fromEnv.sources.encryption).toEqual({ kind: 'env', name: 'TD_TOKEN_PASSPHRASE' });
+
+    await writeFile(join(dir, 'pass.txt'), 'from a file\nsecond line\n', { mode: 0o600 });
+    const fromFile = await resolveConfig(
+      input({ 'passphrase-file': 'pass.txt', store: 'sqlite' }, { TD_TOKEN_PASSPHRASE: 'env' }),
+    );
+    expect(fromFile.store).toMatchObject({
+      kind: 'sqlite',
+      encryption: { passphrase: 'from a file' },
+    });
+    expect(fromFile.sources.encryption).toEqual({ kind: 'flag', name: '--passphrase-file' });
+
+    const keyed = await resolveConfig(
+      input({}, { TD_TOKEN_KEY_FILE: 'k.key', TD_TOKEN_FILE: 'output/token.json' }),
+    );
+    expect(keyed.store).toEqual({
+      kind: 'file',
+      path: join(dir, 'output', 'token.json'),
+      encryption: { keyFile: join(dir, 'k.key') },
+    });
+
+    // Without any, no encryption member at all.
+    const none = await resolveConfig(input({}));
+    expect(none.store).toEqual({ kind: 'file', path: join(cfgDir, 'tokens', 'default.json') });
+  });
+
+  it('a passphrase and a key file from the same level is an error; redis ignores them with a warning', async () => {
+    const both = await errorOf(
+      resolveConfig(input({}, { TD_TOKEN_PASSPHRASE: 'p', TD_TOKEN_KEY_FILE: 'k.key' })),
+    );
+    expect(both).toBeInstanceOf(ConfigError);
+    expect(both.message).toContain('say how to encrypt the store. use one');
+    const redis = await resolveConfig(
+      input(
+        { store: 'redis', 'store-url': 'redis://127.0.0.1:6379' },
+        { TD_TOKEN_PASSPHRASE: 'p' },
+      ),
+    );
+    expect(redis.store).toEqual({
+      kind: 'redis',
+      url: 'redis://127.0.0.1:6379',
+      profile: 'default',
+    });
+    expect(redis.warnings).toEqual([
+      'ignoring the environment variable TD_TOKEN_PASSPHRASE: td-token encrypts only the file and sqlite stores, not the redis store',
+    ]);
+    const empty = join(dir, 'empty.txt');
+    await writeFile(empty, '\n');
+    const err = await errorOf(resolveConfig(input({ 'passphrase-file': empty })));
+    expect(err.message).toBe(
+      `--passphrase-file names ${empty}, whose first line is empty. put the passphrase on its first line`,
+    );
+  });
+});
+
+describe('td-token token with an encrypted token file (built CLI, sandbox)', () => {
+  let sandbox: Sandbox;
+  let home: Home;
+  beforeAll(async () => {
+    assertBuilt();
+    sandbox = await startSandbox({ flavor: 'schwab', settings: { rateLimitPerMinute: 0 } });
+  });
+  afterAll(async () => {
+    await sandbox?.close();
+  });
+  beforeEach(async () => {
+    home = await makeHome();
+  });
+  afterEach(async () => {
+    await home.cleanup();
+  });
+
+  it('refreshes and prints the token with TD_TOKEN_PASSPHRASE; the file stays encrypted; a wrong or missing passphrase changes nothing', async () => {
+    const tokenFile = join(home.cwd, 'output', 'token.json');
+    const flags = [...sandboxFlags(sandbox, 'schwab'), '--token-file', tokenFile];
+    const login = await sandboxLogin(sandbox, 'schwab');
+    const spec: StoreSpec = {
+      kind: 'file',
+      path: tokenFile,
+      encryption: { passphrase: PASSPHRASE },
+    };
+    await (await open(spec)).save({ ...login, expires_at: Date.now() - 1000 });
+    sandbox.resetCounters();
+
+    const r = await runCli(['token', ...flags], home, { env: { TD_TOKEN_PASSPHRASE: PASSPHRASE } });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(sandbox.counters().token.refresh_token).toBe(1);
+    const text = await readFile(tokenFile, 'utf8');
+    expect(isEncryptedRecord(text)).toBe(true);
+    const stored = (await (await open(spec)).load()) as TokenRecord;
+    expect(r.stdout).toBe(`${stored.access_token}\n`);
+    expect(stored.access_token).not.toBe(login.access_token);
+    expectNoSecrets(text, stored);
+    const api = await fetch(new URL('/trader/v1/accounts/accountNumbers', sandbox.apiUrl), {
+      headers: { authorization: `Bearer ${stored.access_token}` },
+    });
+    expect(api.status).toBe(200);
+
+    // Fresh now: a second call prints the same token without a refresh.
+    const again = await runCli(['token', ...flags], home, {
+      env: { TD_TOKEN_PASSPHRASE: PASSPHRASE },
+    });
+    expect(again.stdout).toBe(r.stdout);
+    expect(sandbox.counters().token.refresh_token).toBe(1);
+
+    const wrong = await runCli(['token', ...flags], home, {
+      env: { TD_TOKEN_PASSPHRASE: 'guess' },
+    });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stdout).toBe('');
+    expect(wrong.stderr).toContain('could not decrypt the token record in');
+    expect(wrong.stderr).toContain('TD_TOKEN_PASSPHRASE');
+    const none = await runCli(['token', ...flags], home);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('is encrypted, and no passphrase or key file is configured');
+    expect(await readFile(tokenFile, 'utf8')).toBe(text);
+
+    // The passphrase from a file works the same.
+    const passFile = join(home.root, 'pass');
+    await writeFile(passFile, `${PASSPHRASE}\n`, { mode: 0o600 });
+    const viaFile = await runCli(['token', ...flags, '--passphrase-file', passFile], home);
+    expect(viaFile.code).toBe(0);
+    expect(viaFile.stdout).toBe(r.stdout);
+  });
+
+  it('--encryption-key-file encrypts a plain file on its first refresh', async () => {
+    const tokenFile = join(home.cwd, 'token.json');
+    const keyFile = join(home.root, 'token.key');
+    await createKeyFile(keyFile);
+    const flags = [
+      ...sandboxFlags(sandbox, 'schwab'),
+      '--token-file',
+      tokenFile,
+      '--encryption-key-file',
+      keyFile,
+    ];
+    const login = await sandboxLogin(sandbox, 'schwab');
+    await new FileStore(tokenFile).save({ ...login, expires_at: Date.now() - 1000 });
+    const r = await runCli(['token', ...flags], home);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('is not encrypted; it will be encrypted on the next save');
+    const text = await readFile(tokenFile, 'utf8');
+    expect(JSON.parse(text)).toMatchObject({ td_token_encrypted: 1, kdf: 'keyfile' });
+    const stored = (await (
+      await open({ kind: 'file', path: tokenFile, encryption: { keyFile } })
+    ).load()) as TokenRecord;
+    expect(r.stdout).toBe(`${stored.access_token}\n`);
+    expectNoSecrets(text, stored);
+  });
+});
