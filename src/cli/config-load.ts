@@ -19,6 +19,9 @@ export async function loadConfig(
   const config = await resolveConfig({ flags: values, env: io.env, cwd: io.cwd });
   for (const w of config.warnings) warn(io, w);
   rememberSecrets(config.clientSecret);
+  const store = config.store;
+  if (store.kind === 'file' || store.kind === 'sqlite')
+    rememberSecrets(store.encryption?.passphrase);
   return config;
 }
 
