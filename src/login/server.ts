@@ -340,6 +340,8 @@ export async function runLoginServer(
   });
 
   let timer: NodeJS.Timeout | undefined;
+  /** Aborted when the server stops, so that an exchange in flight ends with it. */
+  const running = new AbortController();
 
   const closeEverything = async (): Promise<void> => {
     const closed = servers.map(
@@ -362,6 +364,7 @@ export async function runLoginServer(
   const stop = (outcome: Outcome): void => {
     if (stopping) return;
     stopping = true;
+    running.abort();
     if (timer !== undefined) clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
     if (refusedCallbacks > 0) {
@@ -467,9 +470,11 @@ export async function runLoginServer(
         expectedState: state,
         codeVerifier: entry.codeVerifier,
         fetch: options.fetch,
+        signal: running.signal,
       });
     } catch (error) {
       exchanging = false;
+      if (stopping) return;
       lastError = error;
       const denied = error instanceof TdTokenError && error.code === 'access_denied';
       const text = splitFix(describeError(error), "run 'td-token login' again.");
@@ -491,6 +496,8 @@ export async function runLoginServer(
       );
       return;
     }
+    // Stopped (timeout, signal) while the code was being exchanged: keep nothing.
+    if (stopping) return;
     try {
       if (onToken !== undefined) await onToken(record);
     } catch (error) {

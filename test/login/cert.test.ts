@@ -233,3 +233,30 @@ describe('ensureCertificate', () => {
     );
   });
 });
+
+describe('loading', () => {
+  it('loads the certificate generator only when a certificate has to be made', async () => {
+    const { execFile } = await import('node:child_process');
+    const { existsSync } = await import('node:fs');
+    const { fileURLToPath } = await import('node:url');
+    const built = fileURLToPath(new URL('../../dist/login/index.js', import.meta.url));
+    expect(existsSync(built), `${built} is missing: run 'npm run build' first`).toBe(true);
+    const script = `
+      import { createRequire } from 'node:module';
+      const require = createRequire(import.meta.url);
+      const loaded = () => Object.keys(require.cache).some((k) => k.includes('/selfsigned/'));
+      const login = await import(${JSON.stringify(built)});
+      const before = loaded();
+      await login.ensureCertificate(process.argv[1]);
+      console.log(JSON.stringify({ before, after: loaded() }));
+    `;
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        ['--input-type=module', '-e', script, join(root, 'lazy-certs')],
+        (error, stdout) => (error ? reject(error) : resolve(stdout)),
+      );
+    });
+    expect(JSON.parse(out)).toEqual({ before: false, after: true });
+  });
+});

@@ -364,6 +364,36 @@ describe('runLoginServer', () => {
     expect(await isListening('127.0.0.1', run.port)).toBe(false);
   });
 
+  it('keeps nothing when stopped while the code is being exchanged', async () => {
+    let exchange: Promise<string> | undefined;
+    const run = await start({
+      fetch: (input, init) => {
+        const answer = globalThis.fetch(input, init);
+        exchange = answer.then(
+          () => 'answered',
+          (error: Error) => `failed: ${error.name}`,
+        );
+        return answer;
+      },
+    });
+    const redirect = await httpsRequest(`${run.origin}/login`, { ca });
+    const callback = await approveInSandbox(String(redirect.headers.location));
+    sandbox.faults.inject({ kind: 'delay', ms: 5_000 }, 1);
+    const page = httpsRequest(callback, { ca }).catch((error: unknown) => error);
+    // The token request has reached the provider (the fault was taken) when we stop.
+    await expect.poll(() => sandbox.faults.pending(), { timeout: 5_000 }).toBe(0);
+    run.abort();
+    const { error, record } = await run.outcome;
+    expect(record).toBeUndefined();
+    expect((error as Error).name).toBe('AbortError');
+    expect(await page).toBeInstanceOf(Error);
+    // The exchange in flight was cut off with the server, so nothing can be stored later.
+    expect(await exchange).toBe('failed: AbortError');
+    expect(run.stored).toEqual([]);
+    expect(await isListening('127.0.0.1', run.port)).toBe(false);
+    sandbox.faults.clear();
+  });
+
   it('gives up after the timeout with a clear error and closes every connection', async () => {
     const run = await start({ timeoutMs: 400 });
     // An idle keep-alive connection must not keep the server open.
