@@ -100,6 +100,12 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     } else if (ctx.sandbox.kind === 'running') {
       say(io, `logging in to the td-token sandbox at ${ctx.sandbox.record.url}`);
     }
+    if (config.store.kind === 'memory') {
+      warn(
+        io,
+        'the memory store keeps the token only while this command runs (TD_STORE_TOKENS=false or --store memory). drop that setting to keep the login',
+      );
+    }
     let record: TokenRecord;
     if (v['manual'] === true) {
       const { manualLogin } = await import('../../login/manual.js');
