@@ -35,6 +35,11 @@
  *   by the body's `grant_type` (faulted requests included); `ok` counts 200 answers with
  *   tokens, `failed` everything else (faults, dropped connections, 429s).
  *
+ * Audit hook: with the environment variable `TD_TOKEN_SANDBOX_LEDGER` naming a file, every
+ * authorization code, access token and refresh token the sandbox issues is appended to it
+ * (`<kind> <value>` per line), so that a test run can search all it printed for every secret
+ * handed out. Unset (the default), nothing is written. Never set it outside tests.
+ *
  * @module
  */
 

@@ -1,11 +1,13 @@
 /**
  * Codes and tokens shaped like the providers' real ones. All are random and opaque; the
- * sandbox recognises them only by looking them up.
+ * sandbox recognises them only by looking them up. Each code and token minted here goes to the
+ * audit ledger when one is configured (see `ledger.ts`).
  *
  * @module
  */
 
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { recordIssued } from './ledger.js';
 
 function b64(bytes: number): string {
   return randomBytes(bytes).toString('base64');
@@ -23,32 +25,32 @@ const SCHWAB_ISSUER_B64 = Buffer.from('oauth2.sandbox.schwab').toString('base64'
  * `@` and `=`, so a client that does not percent-decode exactly once fails.
  */
 export function tdAuthorizationCode(): string {
-  return `${b64(45)}/${b64(30)}+${b64(15)}@${b64(10)}`;
+  return recordIssued('code', `${b64(45)}/${b64(30)}+${b64(15)}@${b64(10)}`);
 }
 
 /** A TD refresh token: base64 with `+`, `/` and `=` (they must be form-encoded). */
 export function tdRefreshToken(): string {
-  return `${b64(60)}+${b64(30)}/${b64(10)}`;
+  return recordIssued('refresh_token', `${b64(60)}+${b64(30)}/${b64(10)}`);
 }
 
 /** A TD access token: long base64 (TD's were several hundred characters). */
 export function tdAccessToken(): string {
-  return `${b64(300)}+${b64(60)}/${b64(1)}`;
+  return recordIssued('access_token', `${b64(300)}+${b64(60)}/${b64(1)}`);
 }
 
 /** A Schwab authorization code: `C0.<base64 issuer>.<base64url>@`. */
 export function schwabAuthorizationCode(): string {
-  return `C0.${SCHWAB_ISSUER_B64}.${b64url(32)}@`;
+  return recordIssued('code', `C0.${SCHWAB_ISSUER_B64}.${b64url(32)}@`);
 }
 
 /** A Schwab access token: `I0.<base64 issuer>.<base64url>@`. */
 export function schwabAccessToken(): string {
-  return `I0.${SCHWAB_ISSUER_B64}.${b64url(48)}@`;
+  return recordIssued('access_token', `I0.${SCHWAB_ISSUER_B64}.${b64url(48)}@`);
 }
 
 /** A Schwab refresh token: base64url ending in `@`. */
 export function schwabRefreshToken(): string {
-  return `${b64url(48)}@`;
+  return recordIssued('refresh_token', `${b64url(48)}@`);
 }
 
 /** The `session` parameter Schwab adds to the callback. */

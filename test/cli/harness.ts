@@ -13,6 +13,7 @@ import { createAuthorizationRequest, exchangeAuthorizationCode } from '../../src
 import { createProvider } from '../../src/providers/index.js';
 import { SANDBOX_DEFAULT_APPS, type Sandbox } from '../../src/sandbox/index.js';
 import { serializeTokenRecord, type TokenRecord } from '../../src/token.js';
+import { auditEnv, logCliOutput } from '../helpers/output-log.js';
 import { approveInSandbox } from '../helpers/sandbox-login.js';
 
 export type Flavor = 'tdameritrade' | 'schwab';
@@ -85,9 +86,10 @@ export function runCli(
   }
   const child = spawn(process.execPath, [MAIN, ...args], {
     cwd: options.cwd ?? home.cwd,
-    env,
+    env: { ...auditEnv(), ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
+  logCliOutput(child, args);
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -207,7 +209,11 @@ export function startCli(
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd: options.cwd ?? home.cwd, env });
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    cwd: options.cwd ?? home.cwd,
+    env: { ...auditEnv(), ...env },
+  });
+  logCliOutput(child, args);
   const out = { stdout: '', stderr: '' };
   const waiters = new Set<() => void>();
   const poke = () => {

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
+import { auditEnv, logCliOutput } from '../helpers/output-log.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -46,9 +47,10 @@ export interface Child {
 export function startCli(args: string[], options: { env: NodeJS.ProcessEnv; cwd: string }): Child {
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: options.cwd,
-    env: options.env,
+    env: { ...auditEnv(), ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
+  logCliOutput(child, args);
   let out = '';
   let err = '';
   const waiters = new Set<() => void>();
