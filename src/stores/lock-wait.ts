@@ -52,7 +52,13 @@ export function pollDelayMs(attempt: number, deadline: number, now: number): num
 /** Sleep, or throw the signal's reason when it aborts. */
 export async function sleepFor(ms: number, signal: AbortSignal | undefined): Promise<void> {
   signal?.throwIfAborted();
-  await delay(ms, undefined, signal ? { signal } : undefined);
+  try {
+    await delay(ms, undefined, signal ? { signal } : undefined);
+  } catch (error) {
+    // Rethrow what the caller aborted with, not the timer's generic AbortError.
+    if (signal?.aborted) throw signal.reason;
+    throw error;
+  }
 }
 
 /** The error for a lock not taken within `waitMs`. */

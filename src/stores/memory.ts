@@ -109,6 +109,10 @@ export class MemoryStore implements TokenStore {
 
   #waitForRelease(ms: number, signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
       const cleanup = () => {
         clearTimeout(timer);
         this.#waiters.delete(done);

@@ -379,6 +379,10 @@ export class RedisStore implements TokenStore {
 
   #waitForRelease(ms: number, signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
       const cleanup = () => {
         clearTimeout(timer);
         this.#waiters.delete(done);
