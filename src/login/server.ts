@@ -569,7 +569,12 @@ export async function runLoginServer(
     const fetchSite = req.headers['sec-fetch-site'];
     const form = await readForm(req);
     const given = form?.get('secret') ?? '';
-    const originOk = requestOrigin === undefined || allowedOrigins.has(requestOrigin);
+    // Browsers send `Origin: null` for a form POST from a no-referrer page like ours; then the
+    // unforgeable Sec-Fetch-Site must say the request came from this origin.
+    const originOk =
+      requestOrigin === undefined ||
+      allowedOrigins.has(requestOrigin) ||
+      (requestOrigin === 'null' && fetchSite === 'same-origin');
     const siteOk = fetchSite === undefined || fetchSite === 'same-origin' || fetchSite === 'none';
     if (!originOk || !siteOk || !secretsEqual(given, secret)) {
       sendPage(

@@ -182,6 +182,45 @@ describe.each<Flavor>(['schwab', 'tdameritrade'])('td-token login (%s)', (flavor
   );
 
   it(
+    '--keep-running: the status page shows the login, its Refresh and Stop buttons work, with no CSP violation',
+    async () => {
+      const t = await setup();
+      const child = t.login('--keep-running', '--timeout', '60s');
+      await listening(child, t.origin);
+      const page = await newPage();
+      const violations: string[] = [];
+      page.on('console', (message) => {
+        if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
+      });
+      await loginThroughBrowser(page, t.origin);
+      expect(await page.locator('#result').getAttribute('data-result')).toBe('success');
+      await page.goto(`${t.origin}/`);
+      expect(await page.textContent('main')).toContain('Logged in.');
+      const before = JSON.parse(await readFile(t.tokenFile, 'utf8')) as Record<string, unknown>;
+      // The stylesheet applied (allowed by its hash): the button is styled, not the default.
+      const background = await page
+        .locator('a#login')
+        .evaluate(
+          (element) => element.ownerDocument.defaultView?.getComputedStyle(element).backgroundColor,
+        );
+      expect(background).toBe('rgb(47, 111, 222)');
+
+      await page.click('button:has-text("Refresh now")');
+      await page.locator('.notice').waitFor();
+      expect(await page.textContent('.notice')).toMatch(/^Refreshed/);
+      const after = JSON.parse(await readFile(t.tokenFile, 'utf8')) as Record<string, unknown>;
+      expect(after['access_token']).not.toBe(before['access_token']);
+
+      await page.click('button:has-text("Stop this server")');
+      await page.locator('#result[data-result="stopped"]').waitFor();
+      expect(await child.exit).toBe(0);
+      expect(await isListening('127.0.0.1', t.port)).toBe(false);
+      expect(violations).toEqual([]);
+    },
+    E2E_TIMEOUT,
+  );
+
+  it(
     'Deny: the page says what happened and what to do, and the command exits 1',
     async () => {
       const t = await setup();

@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ensureCertificate } from '../../src/login/cert.js';
 import { SANDBOX_DEFAULT_APPS, type Sandbox, startSandbox } from '../../src/sandbox/index.js';
 import { launchBrowser, type TestBrowser } from '../helpers/browser.js';
+import { logChildOutput } from '../helpers/output-log.js';
 import { freePort } from '../login/support.js';
 import { assertBuilt, isolatedEnv, ROOT, SEED_FIELDS, signInToSandbox } from './support.js';
 
@@ -83,6 +84,7 @@ describe.each<Flavor>(['schwab', 'tdameritrade'])('web application example (%s)'
       }),
     });
     apps.push(child);
+    logChildOutput(child, 'web-app example');
     let stderr = '';
     const closed = new Promise<number | null>((resolve) => child.once('close', resolve));
     await new Promise<void>((resolve, reject) => {

@@ -210,6 +210,21 @@ describe('runLoginServer', () => {
       body: `secret=${secret}`,
     });
     expect(crossSite.status).toBe(403);
+    // An opaque origin (a sandboxed frame elsewhere) is refused; a no-referrer page of ours is not.
+    const opaque = await httpsRequest(`${run.origin}/shutdown`, {
+      ca,
+      method: 'POST',
+      headers: { ...form, origin: 'null', 'sec-fetch-site': 'cross-site' },
+      body: `secret=${secret}`,
+    });
+    expect(opaque.status).toBe(403);
+    const opaqueNoSite = await httpsRequest(`${run.origin}/shutdown`, {
+      ca,
+      method: 'POST',
+      headers: { ...form, origin: 'null' },
+      body: `secret=${secret}`,
+    });
+    expect(opaqueNoSite.status).toBe(403);
     const json = await httpsRequest(`${run.origin}/shutdown`, {
       ca,
       method: 'POST',
@@ -225,7 +240,7 @@ describe('runLoginServer', () => {
     const ok = await httpsRequest(`${run.origin}/shutdown`, {
       ca,
       method: 'POST',
-      headers: { ...form, origin: run.origin, 'sec-fetch-site': 'same-origin' },
+      headers: { ...form, origin: 'null', 'sec-fetch-site': 'same-origin' },
       body: `secret=${encodeURIComponent(secret)}`,
     });
     expect(ok.status).toBe(200);
