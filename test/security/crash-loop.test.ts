@@ -41,6 +41,7 @@ import { SANDBOX_DEFAULT_APPS, type Sandbox, startSandbox } from '../../src/sand
 import { createStore, type StoreSpec } from '../../src/stores/index.js';
 import type { TokenStore } from '../../src/stores/types.js';
 import { maskToken, type TokenRecord } from '../../src/token.js';
+import { logChildOutput } from '../helpers/output-log.js';
 import { approveInSandbox } from '../helpers/sandbox-login.js';
 import { hasRedisServer, type RedisServer, startRedisServer } from './fixtures/redis-server.js';
 import { startTokenProxy, type TokenProxy } from './fixtures/token-proxy.js';
@@ -162,6 +163,7 @@ function startRefresher(world: World, lane: Lane, managerOptions: object): Run {
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  logChildOutput(child, 'crash-loop refresher');
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (d: string) => {
     if (stderr.length < 4000) stderr += d;

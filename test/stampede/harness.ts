@@ -12,6 +12,7 @@ import type { TokenManagerOptions } from '../../src/manager.js';
 import type { Sandbox } from '../../src/sandbox/index.js';
 import { SANDBOX_DEFAULT_APPS } from '../../src/sandbox/index.js';
 import type { StoreSpec } from '../../src/stores/index.js';
+import { logChildOutput } from '../helpers/output-log.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const DIST = resolve(here, '../../dist');
@@ -51,6 +52,7 @@ function startChild(env: NodeJS.ProcessEnv, readyTimeoutMs: number): Promise<Chi
     env,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
+  logChildOutput(child, 'stampede process');
   const exited = new Promise<void>((done) => {
     if (child.exitCode !== null || child.signalCode !== null) done();
     else child.once('exit', () => done());
