@@ -229,7 +229,13 @@ export function openInBrowser(url: string): void {
     args = [url];
   }
   try {
-    const child = spawn(command, args, { stdio: 'ignore', detached: true, windowsHide: true });
+    const child = spawn(command, args, {
+      stdio: 'ignore',
+      detached: true,
+      windowsHide: true,
+      // cmd parses its own command line: pass `start "" <url>` as written, not re-quoted.
+      windowsVerbatimArguments: process.platform === 'win32',
+    });
     child.on('error', () => {});
     child.unref();
   } catch {
