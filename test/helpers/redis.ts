@@ -11,7 +11,7 @@ import { spawnProcess } from './processes.js';
 
 /** A running redis-server. */
 export interface RedisServer {
-  /** `redis://127.0.0.1:<port>` */
+  /** `redis://127.0.0.1:<port>` (with `:<password>@` when one was set) */
   url: string;
   port: number;
   /** The server's pid. */
@@ -35,7 +35,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Send PING once; resolves true on `+PONG`. */
+/** Send PING once; resolves true on `+PONG` (or, with a password set, `-NOAUTH`: it is up). */
 function ping(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: '127.0.0.1', port });
@@ -49,7 +49,7 @@ function ping(port: number): Promise<boolean> {
     socket.once('connect', () => socket.write('PING\r\n'));
     socket.on('data', (chunk) => {
       answer += chunk.toString('latin1');
-      if (answer.includes('\r\n')) done(answer.startsWith('+PONG'));
+      if (answer.includes('\r\n')) done(answer.startsWith('+PONG') || answer.startsWith('-NOAUTH'));
     });
   });
 }
@@ -59,14 +59,17 @@ function ping(port: number): Promise<boolean> {
  * it answers PING (at most `readyTimeoutMs`, default 10 s). Tries another port if one was taken
  * in the meantime.
  */
-export async function startRedis(options: { readyTimeoutMs?: number } = {}): Promise<RedisServer> {
+export async function startRedis(
+  options: { readyTimeoutMs?: number; password?: string } = {},
+): Promise<RedisServer> {
   const readyTimeoutMs = options.readyTimeoutMs ?? 10_000;
+  const auth = options.password === undefined ? [] : ['--requirepass', options.password];
   let lastError = '';
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
     const server = spawnProcess(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...auth],
       { timeoutMs: 60 * 60_000, untracked: true },
     );
     const deadline = Date.now() + readyTimeoutMs;
@@ -76,8 +79,10 @@ export async function startRedis(options: { readyTimeoutMs?: number } = {}): Pro
     });
     while (!exitedEarly && Date.now() < deadline) {
       if (await ping(port)) {
+        const userinfo =
+          options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`;
         return {
-          url: `redis://127.0.0.1:${port}`,
+          url: `redis://${userinfo}127.0.0.1:${port}`,
           port,
           pid: server.pid,
           async stop() {
