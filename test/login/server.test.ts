@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:https';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -552,6 +552,31 @@ describe('runLoginServer', () => {
     await expect(httpsRequest(`${run.origin}/`, { ca })).rejects.toThrow();
     run.abort();
     await run.outcome;
+  });
+
+  it('opens the browser at the login URL, and does not with openBrowser false', async () => {
+    if (process.platform !== 'linux') return;
+    const bin = join(dir, 'fake-bin');
+    const seen = join(dir, 'opened.txt');
+    await mkdir(bin, { recursive: true });
+    await writeFile(join(bin, 'xdg-open'), `#!/bin/sh\necho "$@" >> "${seen}"\n`, { mode: 0o755 });
+    const path = process.env['PATH'];
+    process.env['PATH'] = `${bin}:${path ?? ''}`;
+    try {
+      const quiet = await start({ openBrowser: false });
+      quiet.abort();
+      await quiet.outcome;
+      const run = await start({ openBrowser: true });
+      await expect
+        .poll(() => readFile(seen, 'utf8').catch(() => ''), { timeout: 5_000 })
+        .toBe(`${run.info.loginUrl}\n`);
+      expect(run.info.loginUrl).toBe(`${run.origin}/login`);
+      expect(everyLine(run)).toContain(`open ${run.info.loginUrl} in a browser`);
+      run.abort();
+      await run.outcome;
+    } finally {
+      process.env['PATH'] = path;
+    }
   });
 
   it('checks its arguments', async () => {
