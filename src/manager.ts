@@ -12,7 +12,7 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import { authorizedFetch, getAccounts, getQuotes } from './api.js';
-import { isTdTokenError, LoginRequiredError, StoreError } from './errors.js';
+import { isTdTokenError, LoginRequiredError, ProviderError, StoreError } from './errors.js';
 import { type RetryOptions, refreshAccessToken } from './oauth/index.js';
 import type { Provider } from './providers/types.js';
 import type { StoreLock, TokenStore } from './stores/types.js';
@@ -83,6 +83,15 @@ interface Cached {
   revision: string | number | undefined;
   token: Promise<string>;
   recordPromise: Promise<TokenRecord>;
+}
+
+/** The token endpoint's host for messages, e.g. `api.tdameritrade.com`. */
+function endpointHost(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return 'of the provider';
+  }
 }
 
 function checkNumber(value: unknown, name: string, min: number): void {
@@ -410,18 +419,42 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
         );
       }
       const renewRefreshToken = this.#shouldRenew(stored, now);
+      const budgetMs = Math.max(1, Math.floor(this.#lockTtlMs * 0.8));
+      const budget = AbortSignal.timeout(budgetMs);
+      let lastFailure: unknown;
+      const own = this.#retry;
+      const retry: RetryOptions | false =
+        own === false
+          ? false
+          : {
+              ...own,
+              onRetry: (info) => {
+                lastFailure = info.error;
+                own?.onRetry?.(info);
+              },
+            };
       let record: TokenRecord;
       try {
         record = await refreshAccessToken(this.provider, stored, {
           renewRefreshToken,
           now: this.now,
           // Give up before the lock can expire under us.
-          signal: AbortSignal.timeout(Math.max(1, Math.floor(this.#lockTtlMs * 0.8))),
+          signal: budget,
           ...(this.#fetch === undefined ? {} : { fetch: this.#fetch }),
-          ...(this.#retry === undefined ? {} : { retry: this.#retry }),
+          retry,
         });
       } catch (err) {
         if (err instanceof LoginRequiredError) throw this.#loginRequired(err);
+        // Out of time (a provider that hangs, or a Retry-After longer than the lock allows):
+        // say what went wrong last, as one of our errors, never a bare AbortError.
+        if (budget.aborted && !isTdTokenError(err)) {
+          if (isTdTokenError(lastFailure)) throw lastFailure;
+          throw new ProviderError(
+            'provider_unavailable',
+            `the token endpoint ${endpointHost(this.provider.tokenUrl)} did not answer within ${budgetMs} ms. try again in a few minutes (td-token retries on its own); if it persists, check the provider's status and the token URL`,
+            { cause: err },
+          );
+        }
         throw err;
       }
       try {
