@@ -702,6 +702,22 @@ export async function runLoginServer(
           );
           return;
         }
+        // Only a navigation starts a login: images, scripts and fetches of other pages may not
+        // mint states (which would push the real one out).
+        const mode = req.headers['sec-fetch-mode'];
+        if (mode !== undefined && mode !== 'navigate') {
+          sendPage(
+            res,
+            errorPage({
+              status: 403,
+              code: 'forbidden',
+              title: 'Refused',
+              message: 'A login starts only when this address is opened in the browser.',
+              fix: `open ${origin}/login.`,
+            }),
+          );
+          return;
+        }
         sendRedirect(res, issueState().href);
         return;
       }

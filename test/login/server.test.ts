@@ -137,6 +137,20 @@ describe('runLoginServer', () => {
     expect(a.searchParams.get('client_id')).toBe(SANDBOX_DEFAULT_APPS.schwab.clientId);
     expect(a.searchParams.get('state')).toBeTruthy();
     expect(a.searchParams.get('state')).not.toBe(b.searchParams.get('state'));
+    // An image or fetch of another page cannot start logins (and push the real state out).
+    for (const mode of ['no-cors', 'cors', 'same-origin']) {
+      const answer = await httpsRequest(`${run.origin}/login`, {
+        ca,
+        headers: { 'sec-fetch-mode': mode },
+      });
+      expect(answer.status, mode).toBe(403);
+      expect(answer.headers.location).toBeUndefined();
+    }
+    const navigation = await httpsRequest(`${run.origin}/login`, {
+      ca,
+      headers: { 'sec-fetch-mode': 'navigate' },
+    });
+    expect(navigation.status).toBe(302);
     run.abort();
     await run.outcome;
   });
