@@ -98,7 +98,8 @@ export interface AtomicWriteOptions {
 }
 
 /**
- * Replace `path` with `data`, atomically and durably, mode 0600. The folder must exist. Errors
+ * Replace `path` with `data`, atomically and durably, mode 0600, and return the new file's inode
+ * number. The folder must exist. Errors
  * from the file system are `store_error`s naming the path and the fix; errors thrown by
  * `beforeRename` pass through unchanged.
  */
@@ -106,11 +107,12 @@ export async function writeFileAtomic(
   path: string,
   data: string,
   options: AtomicWriteOptions = {},
-): Promise<void> {
+): Promise<{ ino: number }> {
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   let handle: fsp.FileHandle | undefined;
   let stage = 'write';
+  let ino = 0;
   try {
     handle = await fsp.open(
       temp,
@@ -119,6 +121,7 @@ export async function writeFileAtomic(
     );
     await handle.writeFile(data, 'utf8');
     await handle.sync();
+    ino = (await handle.stat()).ino;
     await handle.close();
     handle = undefined;
     stage = 'check';
@@ -138,6 +141,7 @@ export async function writeFileAtomic(
   try {
     await syncFolder(dir);
   } catch (cause) {
-    throw fileStoreError('flush the folder of', path, cause);
+    throw fileStoreError('flush to disk the folder of', path, cause);
   }
+  return { ino };
 }

@@ -11,8 +11,9 @@
  *
  * `revision()` is `PRAGMA data_version`, which moves whenever another connection commits to the
  * database (any profile, any table: at worst a needless reload) and never for this connection's
- * own commits. It costs about a microsecond (no file system call, no I/O), so it is looked up on
- * every call.
+ * own commits. It costs about 1.6 µs (no file system call, no I/O; some 600 000 a second), so it
+ * is looked up on every call. Read it before `load()`, as the token manager does, so that a
+ * commit landing between the two shows up as a change on the next look.
  *
  * @module
  */
