@@ -803,6 +803,13 @@ async function readPassphraseFile(sourced: Sourced<string>, path: string, warnin
   let text: string;
   try {
     const info = await stat(path);
+    if (!info.isFile() || info.size > 65_536) {
+      throw invalid(
+        sourced.source,
+        `names ${path}, which is not a small regular file`,
+        'give the path of a file holding the passphrase on its first line',
+      );
+    }
     if (process.platform !== 'win32' && (info.mode & 0o077) !== 0) {
       const mode = (info.mode & 0o777).toString(8).padStart(4, '0');
       warnings.push(
@@ -811,6 +818,7 @@ async function readPassphraseFile(sourced: Sourced<string>, path: string, warnin
     }
     text = await readFile(path, 'utf8');
   } catch (cause) {
+    if (cause instanceof ConfigError) throw cause;
     const code = (cause as NodeJS.ErrnoException).code;
     throw invalid(
       sourced.source,

@@ -109,7 +109,10 @@ export function assertTokenResponse(body: unknown): asserts body is TokenRespons
     throw invalidResponse('has a token_type that is not a string');
   }
   if (b['token_type'] !== undefined && String(b['token_type']).toLowerCase() !== 'bearer') {
-    throw invalidResponse(`has token_type "${String(b['token_type'])}" where Bearer was expected`);
+    // Named only when it looks like a token type, never echoing what could be a token.
+    const type = String(b['token_type']);
+    const shown = /^[A-Za-z0-9_.-]{1,20}$/.test(type) ? ` "${type}"` : '';
+    throw invalidResponse(`has token_type${shown} where Bearer was expected`);
   }
   for (const field of ['expires_in', 'refresh_token_expires_in'] as const) {
     const v = b[field];

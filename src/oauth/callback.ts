@@ -151,14 +151,14 @@ export function parseCallbackUrl(
       throw new CallbackError(
         'access_denied',
         `the login was denied at the provider (access_denied). ${AGAIN} and press Allow on the consent page`,
-        { oauthError: error },
+        { oauthError: 'access_denied' },
       );
     }
     const description = safeErrorText(param(params, 'error_description', 'text'));
     throw new CallbackError(
       'oauth_error',
       `the provider refused the login (${shown}${description ? `: ${description}` : ''}). check the client id and redirect URI, then ${AGAIN}`,
-      { oauthError: error },
+      { oauthError: shown },
     );
   }
   if (expectedState !== undefined && state === undefined) {

@@ -97,6 +97,21 @@ export async function sendRefreshTokenGrant(
 }
 
 /**
+ * Where a redirect points, for a message: the origin, and the path when it is short (a long one
+ * could hold a token); undefined when it is not a URL.
+ */
+function redirectTarget(location: string | null, base: string): string | undefined {
+  if (location === null) return undefined;
+  try {
+    const url = new URL(location, base);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+    return `${url.origin}${url.pathname.length <= 24 ? url.pathname : '/…'}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Read a token endpoint's answer: a classified error for anything but a 2xx, a parsed JSON body
  * otherwise (an HTML page, an empty or unparsable body is `provider_unavailable`).
  */
@@ -112,10 +127,10 @@ async function readTokenAnswer(
   const what = endpointName(provider.tokenUrl);
   const body = await readBody(response, what, options);
   if (response.status >= 300 && response.status < 400) {
-    const location = response.headers.get('location');
+    const location = redirectTarget(response.headers.get('location'), provider.tokenUrl);
     throw new ProviderError(
       'invalid_response',
-      `${what} answered with a redirect (HTTP ${response.status}${location ? ` to ${location.split('?')[0]}` : ''}), which td-token does not follow for token requests. set the token URL to the endpoint itself (--token-url)`,
+      `${what} answered with a redirect (HTTP ${response.status}${location ? ` to ${location}` : ''}), which td-token does not follow for token requests. set the token URL to the endpoint itself (--token-url)`,
       { status: response.status, response },
     );
   }

@@ -85,7 +85,9 @@ export function safeErrorText(text: string | undefined): string | undefined {
 export function errorOptions(answer: ErrorAnswer, body?: AnswerBody): TdTokenErrorOptions {
   const options: TdTokenErrorOptions = { status: answer.status };
   if (answer.response !== undefined) options.response = answer.response;
-  if (body?.kind === 'json' && body.error !== undefined) options.oauthError = body.error;
+  // Shown as `safeErrorText` shows it: `oauthError` is enumerable, so logging the error prints it.
+  const shown = body?.kind === 'json' ? safeErrorText(body.error) : undefined;
+  if (shown !== undefined) options.oauthError = shown;
   return options;
 }
 
