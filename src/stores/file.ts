@@ -27,6 +27,7 @@ import {
 } from './atomic-file.js';
 import { plainCodec, type RecordCodec } from './codec.js';
 import { acquireFileLock } from './file-lock.js';
+import { looseFolderWarning } from './folder-mode.js';
 import { resolveLockOptions } from './lock-wait.js';
 import type { LockOptions, StoreLock, TokenStore } from './types.js';
 
@@ -222,6 +223,11 @@ export class FileStore implements TokenStore {
 
   #checkMode(stats: Stats): void {
     if (process.platform === 'win32') return;
+    const folder = looseFolderWarning(dirname(this.location), 'the token file');
+    if (folder !== undefined && !this.#warned.has(folder)) {
+      this.#warned.add(folder);
+      this.#onWarning(folder);
+    }
     const mode = stats.mode & 0o777;
     if ((mode & 0o077) === 0) return;
     const key = `${stats.ino}:${mode}`;

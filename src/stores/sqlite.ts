@@ -27,6 +27,7 @@ import { parseTokenRecord, serializeTokenRecord, validateTokenRecord } from '../
 import { ensureFolder, FILE_MODE, fileStoreError, shellQuote } from './atomic-file.js';
 import { plainCodec, type RecordCodec } from './codec.js';
 import { isProcessAlive } from './file-lock.js';
+import { looseFolderWarning } from './folder-mode.js';
 import {
   lockLostError,
   newLockToken,
@@ -339,9 +340,15 @@ export class SqliteStore implements TokenStore {
 
 function checkMode(path: string, onWarning: ((message: string) => void) | undefined): void {
   if (process.platform === 'win32') return;
+  const warn = (message: string): void => {
+    if (onWarning) onWarning(message);
+    else process.emitWarning(message, 'TdTokenWarning');
+  };
+  const folder = looseFolderWarning(dirname(path), 'the token database');
+  if (folder !== undefined) warn(folder);
   const mode = statSync(path).mode & 0o777;
   if ((mode & 0o077) === 0) return;
-  const message = `the token database ${path} can be read or changed by other users (mode ${mode.toString(8).padStart(4, '0')}). fix it: chmod 600 ${shellQuote(path)}`;
-  if (onWarning) onWarning(message);
-  else process.emitWarning(message, 'TdTokenWarning');
+  warn(
+    `the token database ${path} can be read or changed by other users (mode ${mode.toString(8).padStart(4, '0')}). fix it: chmod 600 ${shellQuote(path)}`,
+  );
 }
