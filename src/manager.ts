@@ -23,10 +23,15 @@ const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 /** How long `lock()` waits by default, ms (the stores' default). */
 const DEFAULT_LOCK_WAIT_MS = 30_000;
-/** While another process holds the lock, try to take it this often, ms. */
+/**
+ * While another process holds the lock, try to take it again after 50, 100, 200, 400, then
+ * every 500 ms: a lock attempt costs far more than a look at the store, and 63 processes
+ * hammering the lock would starve the one that holds it.
+ */
 const LOCK_RETRY_MS = 25;
+const LOCK_RETRY_MAX_MS = 500;
 /** ... and look at the store at most this long apart, ms (with jitter). */
-const WATCH_MAX_MS = 8;
+const WATCH_MAX_MS = 16;
 const UNSEEN: unique symbol = Symbol('unseen');
 
 /** Options of {@link TokenManager}. Every one has a default. */
@@ -492,6 +497,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const deadline = Date.now() + waitMs;
     let seen: string | number | undefined | typeof UNSEEN = UNSEEN;
     let nextLockAttempt = 0;
+    let lockAttempts = 0;
     for (let attempt = 0; ; attempt++) {
       if (Date.now() >= nextLockAttempt) {
         try {
@@ -500,7 +506,9 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
           if (!isTdTokenError(err, 'lock_timeout')) throw err;
           if (Date.now() >= deadline) throw err;
         }
-        nextLockAttempt = Date.now() + LOCK_RETRY_MS;
+        lockAttempts++;
+        nextLockAttempt =
+          Date.now() + Math.min(LOCK_RETRY_MAX_MS, LOCK_RETRY_MS * 2 ** lockAttempts);
       }
       // Watching the store is cheap (a revision check); taking the lock is not.
       const revision = this.store.revision();
