@@ -9,6 +9,8 @@
  * // in afterEach/afterAll: await stopAll();
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { basename } from 'node:path';
+import { logChildOutput } from './output-log.js';
 
 /** How a process ended and what it printed. */
 export interface ProcessResult {
@@ -66,6 +68,9 @@ export function spawnProcess(
     env: options.env ?? process.env,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
+  // For the suite's secret scan; the label names the program, never its arguments.
+  const script = args[0] !== undefined && /\.[cm]?js$/.test(args[0]) ? ` ${basename(args[0])}` : '';
+  logChildOutput(child, `${basename(command)}${script}`);
   let out = '';
   let err = '';
   const lineWaiters = new Set<(line: string) => void>();
