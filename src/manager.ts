@@ -73,7 +73,17 @@ export interface RefreshTokenExpiringEvent {
   hoursLeft: number;
 }
 
-/** The events a {@link TokenManager} emits. */
+/**
+ * The events a {@link TokenManager} emits.
+ *
+ * - `refresh`: this process refreshed the access token (not when it picked up another
+ *   process's refresh from the store).
+ * - `refresh-token-expiring`: the refresh token's remaining life crossed one of `warnAtHours`
+ *   (once per threshold per refresh token per process; one event when several are crossed at
+ *   once). Checked whenever the manager reads the store or refreshes, so at least once per
+ *   access token lifetime while the manager is used.
+ * - `login-required`: a person must log in again; the same error is thrown to the caller.
+ */
 export interface TokenManagerEvents {
   refresh: [RefreshEvent];
   'refresh-token-expiring': [RefreshTokenExpiringEvent];
@@ -317,7 +327,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     return getQuotes(this.#apiClient(), symbols);
   }
 
-  /** Close the store (its connections, watchers and handles). */
+  /** Close the store given to the constructor (its connections, watchers and handles). */
   async close(): Promise<void> {
     this.#cached = undefined;
     await this.store.close();

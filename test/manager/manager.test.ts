@@ -10,6 +10,7 @@ import {
   type RefreshTokenExpiringEvent,
   TokenManager,
 } from '../../src/manager.js';
+import { createStore } from '../../src/stores/index.js';
 import type { TokenRecord } from '../../src/token.js';
 import { advanceTo, DAY, HOUR, MINUTE, type Setup, sandboxLogin, setup } from './setup.js';
 
@@ -116,6 +117,38 @@ describe('TokenManager.getAccessToken', () => {
     expect(renewed.access_token).not.toBe(login.access_token);
     expect(await manager.getAccessToken()).toBe(renewed.access_token);
     expect(sandbox.counters().token.refresh_token).toBe(1);
+  });
+
+  it('waits for the lock no longer than lockWaitMs, then fails with lock_timeout', async () => {
+    const { manager, sandbox, login, store } = await start('schwab', { lockWaitMs: 300 });
+    const held = await store.lock({ ttlMs: 60_000 });
+    advanceTo(sandbox, login.expires_at + 1000);
+    const started = Date.now();
+    const err = await manager.getAccessToken().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'lock_timeout' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    expect(sandbox.counters().token.total).toBe(0);
+    await held.release();
+    expect(await manager.getAccessToken()).not.toBe(login.access_token);
+    expect(sandbox.counters().token.refresh_token).toBe(1);
+  });
+
+  it('uses the token another holder of the lock saves, without refreshing itself', async () => {
+    const { manager, sandbox, login, store, provider } = await start('tdameritrade');
+    const held = await store.lock({ ttlMs: 60_000 });
+    advanceTo(sandbox, login.expires_at + 1000);
+    const waiting = manager.getAccessToken();
+    // Another process (here: the test) refreshes while holding the lock.
+    const other = new TokenManager(provider, await createStore({ kind: 'memory' }), {
+      now: sandbox.clock.now,
+      retry: false,
+    });
+    await other.saveLogin(login);
+    const refreshed = await other.refresh({ force: true });
+    await held.save(refreshed);
+    expect(await waiting).toBe(refreshed.access_token);
+    expect(sandbox.counters().token.refresh_token).toBe(1);
+    await held.release();
   });
 
   it('refreshes a fresh token when forced', async () => {
