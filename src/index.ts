@@ -66,7 +66,10 @@ export {
   type TokenRequest,
 } from './providers/index.js';
 export {
+  createEncryptingCodec,
+  createKeyFile,
   createStore,
+  type EncryptionOptions,
   FileStore,
   type LockOptions,
   MemoryStore,
