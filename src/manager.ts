@@ -377,6 +377,11 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   async #loadOrRefresh(): Promise<TokenRecord> {
     const now = this.now();
     const revision = this.store.revision();
+    const c = this.#cached;
+    if (c !== undefined && revision !== undefined && c.revision === revision) {
+      // The store still holds what we cached, and it is due: no need to read it first.
+      return this.#refreshUnderLock({ force: false }, revision);
+    }
     let stored: TokenRecord | undefined;
     try {
       stored = await this.store.load();
@@ -397,15 +402,18 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       this.#checkExpiring(stored, now);
       return stored;
     }
-    return this.#refreshUnderLock({ force: false });
+    return this.#refreshUnderLock({ force: false }, revision);
   }
 
   /**
    * Take the lock, read the store again, and refresh unless another process already did.
    * Nothing is saved unless the refresh succeeded, so a failure never loses the refresh token.
    */
-  async #refreshUnderLock(mode: { force: boolean; rejected?: string }): Promise<TokenRecord> {
-    const acquired = await this.#lockOrFresh(mode);
+  async #refreshUnderLock(
+    mode: { force: boolean; rejected?: string },
+    knownRevision?: string | number,
+  ): Promise<TokenRecord> {
+    const acquired = await this.#lockOrFresh(mode, knownRevision);
     if ('record' in acquired) return acquired.record;
     const { lock } = acquired;
     try {
@@ -499,13 +507,14 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
    * queueing behind it: as soon as the holder saves a token this caller may use, return that,
    * so that a stampede of processes costs one refresh and no procession through the lock.
    */
-  async #lockOrFresh(mode: {
-    force: boolean;
-    rejected?: string;
-  }): Promise<{ lock: StoreLock } | { record: TokenRecord }> {
+  async #lockOrFresh(
+    mode: { force: boolean; rejected?: string },
+    knownRevision: string | number | undefined,
+  ): Promise<{ lock: StoreLock } | { record: TokenRecord }> {
     const waitMs = this.#lockWaitMs ?? DEFAULT_LOCK_WAIT_MS;
     const deadline = Date.now() + waitMs;
-    let seen: string | number | undefined | typeof UNSEEN = UNSEEN;
+    // The revision at which the store last held a token this caller cannot use.
+    let seen: string | number | undefined | typeof UNSEEN = knownRevision ?? UNSEEN;
     let nextLockAttempt = 0;
     let lockAttempts = 0;
     for (let attempt = 0; ; attempt++) {
