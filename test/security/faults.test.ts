@@ -96,6 +96,16 @@ async function until(check: () => boolean, what: string, timeoutMs = 10_000): Pr
   }
 }
 
+/** What this file did to td-token, printed at the end. */
+const tally = { faults: 0, kinds: new Set<string>(), stops: 0, diskFailures: 0 };
+
+/** Inject `count` faults and count them. */
+function inject(sandbox: Sandbox, fault: SandboxFault, count: number): void {
+  sandbox.faults.inject(fault, count);
+  tally.faults += count;
+  tally.kinds.add(fault.kind === 'status' ? `status ${fault.status}` : fault.kind);
+}
+
 function refreshGrants(sandbox: Sandbox): number {
   return sandbox.counters().token.refresh_token;
 }
@@ -106,6 +116,11 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   if (root !== '') await rm(root, { recursive: true, force: true });
+  console.log(
+    `faults: ${tally.faults} injected (${tally.kinds.size} kinds: ${[...tally.kinds].join(', ')}), ` +
+      `${tally.stops} provider stops with a refresh in flight, ${tally.diskFailures} failed saves (full disk, read-only); ` +
+      'every failed refresh left the token file byte for byte as it was',
+  );
 });
 
 let seq = 0;
@@ -146,7 +161,7 @@ describe('the provider misbehaving, through the TokenManager', () => {
     it(`${c.name} on every try: 3 tries with backoff, then ${c.code}; the token file untouched`, async () => {
       const file = await tokenFile(login);
       const m = await manager(file.path);
-      sandbox.faults.inject(c.fault, 3);
+      inject(sandbox, c.fault, 3);
       const started = performance.now();
       const error = await m.refresh({ force: true }).then(
         () => undefined,
@@ -169,7 +184,7 @@ describe('the provider misbehaving, through the TokenManager', () => {
     it(`${c.name} twice, then a good answer: the third try refreshes`, async () => {
       const file = await tokenFile(login);
       const m = await manager(file.path);
-      sandbox.faults.inject(c.fault, 2);
+      inject(sandbox, c.fault, 2);
       const record = await m.refresh({ force: true });
       expect(refreshGrants(sandbox)).toBe(3);
       expect(record.access_token).not.toBe(login.access_token);
@@ -181,7 +196,7 @@ describe('the provider misbehaving, through the TokenManager', () => {
   it('a rate limit with Retry-After: 1 waits a full second before the next try', async () => {
     const file = await tokenFile(login);
     const m = await manager(file.path);
-    sandbox.faults.inject({ kind: 'rate-limit', retryAfterSec: 1 }, 1);
+    inject(sandbox, { kind: 'rate-limit', retryAfterSec: 1 }, 1);
     const started = performance.now();
     const record = await m.refresh({ force: true });
     expect(performance.now() - started).toBeGreaterThanOrEqual(1000);
@@ -193,7 +208,7 @@ describe('the provider misbehaving, through the TokenManager', () => {
   it('a rate limit that persists: 3 tries, a second apart, then rate_limited naming the wait', async () => {
     const file = await tokenFile(login);
     const m = await manager(file.path);
-    sandbox.faults.inject({ kind: 'rate-limit', retryAfterSec: 1 }, 3);
+    inject(sandbox, { kind: 'rate-limit', retryAfterSec: 1 }, 3);
     const started = performance.now();
     const error = await m.refresh({ force: true }).then(
       () => undefined,
@@ -213,7 +228,7 @@ describe('the provider misbehaving, through the TokenManager', () => {
     // The refresh gives up at 80% of the lock's life (800 ms) so that it never writes after
     // losing the lock; a 5 s Retry-After cannot be waited out.
     const m = await manager(file.path, { lockTtlMs: 1000 });
-    sandbox.faults.inject({ kind: 'rate-limit', retryAfterSec: 5 }, 3);
+    inject(sandbox, { kind: 'rate-limit', retryAfterSec: 5 }, 3);
     const error = await m.refresh({ force: true }).then(
       () => undefined,
       (e: unknown) => e,
@@ -228,7 +243,7 @@ describe('the provider misbehaving, through the TokenManager', () => {
   it('a provider slower than the timeout: provider_unavailable naming the time, one try', async () => {
     const file = await tokenFile(login);
     const m = await manager(file.path, { lockTtlMs: 1000 });
-    sandbox.faults.inject({ kind: 'delay', ms: 5000 }, 1);
+    inject(sandbox, { kind: 'delay', ms: 5000 }, 1);
     const started = performance.now();
     const error = await m.refresh({ force: true }).then(
       () => undefined,
@@ -253,13 +268,14 @@ describe('the provider misbehaving, through the TokenManager', () => {
     const m = new TokenManager(ownProvider, new FileStore(file.path), {
       retry: { retries: 2, baseDelayMs: 40 },
     });
-    own.faults.inject({ kind: 'delay', ms: 10_000 }, 1);
+    inject(own, { kind: 'delay', ms: 10_000 }, 1);
     const pending = m.refresh({ force: true }).then(
       () => undefined,
       (e: unknown) => e,
     );
     await until(() => own.counters().token.refresh_token === 1, 'the refresh to reach the sandbox');
     await own.close();
+    tally.stops += 1;
     const error = await pending;
     expect(isTdTokenError(error, 'provider_unavailable')).toBe(true);
     expect((error as Error).message).toMatch(/could not be reached|dropped the connection/);
@@ -338,7 +354,7 @@ describe.skipIf(!existsSync(MAIN))('the provider misbehaving, through `td-token 
     await Promise.all(
       TRANSIENT.map(async (c) => {
         const s = await setup();
-        s.sandbox.faults.inject(c.fault, 4);
+        inject(s.sandbox, c.fault, 4);
         const started = performance.now();
         const result = await runCli(s.args, s.home, { timeoutMs: 30_000 });
         const elapsed = performance.now() - started;
@@ -355,8 +371,8 @@ describe.skipIf(!existsSync(MAIN))('the provider misbehaving, through `td-token 
     timeout: 30_000,
   }, async () => {
     const s = await setup();
-    s.sandbox.faults.inject({ kind: 'status', status: 503 }, 2);
-    s.sandbox.faults.inject({ kind: 'drop' }, 1);
+    inject(s.sandbox, { kind: 'status', status: 503 }, 2);
+    inject(s.sandbox, { kind: 'drop' }, 1);
     const result = await runCli(s.args, s.home, { timeoutMs: 20_000 });
     expect(result.code, result.stderr).toBe(0);
     expect(refreshGrants(s.sandbox)).toBe(4);
@@ -367,7 +383,7 @@ describe.skipIf(!existsSync(MAIN))('the provider misbehaving, through `td-token 
     timeout: 30_000,
   }, async () => {
     const s = await setup();
-    s.sandbox.faults.inject({ kind: 'rate-limit', retryAfterSec: 1 }, 4);
+    inject(s.sandbox, { kind: 'rate-limit', retryAfterSec: 1 }, 4);
     const started = performance.now();
     const result = await runCli(s.args, s.home, { timeoutMs: 20_000 });
     expect(performance.now() - started).toBeGreaterThanOrEqual(3000);
@@ -381,7 +397,7 @@ describe.skipIf(!existsSync(MAIN))('the provider misbehaving, through `td-token 
     timeout: 60_000,
   }, async () => {
     const s = await setup();
-    s.sandbox.faults.inject({ kind: 'delay', ms: 45_000 }, 1);
+    inject(s.sandbox, { kind: 'delay', ms: 45_000 }, 1);
     const started = performance.now();
     const result = await runCli(s.args, s.home, { timeoutMs: 45_000 });
     const elapsed = performance.now() - started;
@@ -395,11 +411,12 @@ describe.skipIf(!existsSync(MAIN))('the provider misbehaving, through `td-token 
     timeout: 30_000,
   }, async () => {
     const s = await setup();
-    s.sandbox.faults.inject({ kind: 'delay', ms: 20_000 }, 1);
+    inject(s.sandbox, { kind: 'delay', ms: 20_000 }, 1);
     const run = startCli(s.args, s.home);
     try {
       await until(() => refreshGrants(s.sandbox) === 1, 'the refresh to reach the sandbox');
       await s.sandbox.close();
+      tally.stops += 1;
       const result = await run.exited;
       expectCleanFailure(result, s.login, /could not be reached \(ECONNREFUSED\)/);
       expect((await readFile(s.path)).equals(s.bytes)).toBe(true);
@@ -438,10 +455,11 @@ describe.skipIf(!existsSync(MAIN))('`td-token watch` through a provider outage',
       await watch.waitFor('stdout', /"event":"refreshed"/, 15_000);
 
       // The provider goes away with a refresh in flight.
-      sandbox.faults.inject({ kind: 'delay', ms: 30_000 }, 1);
+      inject(sandbox, { kind: 'delay', ms: 30_000 }, 1);
       const grants = refreshGrants(sandbox);
       await until(() => refreshGrants(sandbox) > grants, 'a refresh to be in flight');
       await relay.stop();
+      tally.stops += 1;
       await watch.waitFor(
         'stdout',
         /"event":"refresh_failed"[^\n]*"code":"provider_unavailable"/,
@@ -579,6 +597,7 @@ describe.skipIf(!canMount || !existsSync(MAIN))(
         const full = await runCli(s.args, home);
         expectDiskFull(full);
         expect(full.stderr).toMatch(/could not create the lock file/);
+        tally.diskFailures += 1;
         expect((await readFile(s.path)).equals(s.bytes)).toBe(true);
 
         // A page free: the lock is taken, the refresh succeeds at the provider, the save fails
@@ -592,6 +611,7 @@ describe.skipIf(!canMount || !existsSync(MAIN))(
           /could not (write the token file .*token\.json|create the lock guard .*) \(ENOSPC\)/,
         );
         expect(refreshGrants(sandbox)).toBe(grants + 1);
+        tally.diskFailures += 1;
         expect((await readFile(s.path)).equals(s.bytes)).toBe(true);
         expect((await readdir(join(mnt, 'td-token'))).filter((n) => n.endsWith('.tmp'))).toEqual(
           [],
@@ -614,6 +634,7 @@ describe.skipIf(!canMount || !existsSync(MAIN))(
         expect(result.code).toBe(1);
         expect(result.stderr).toMatch(/could not create the lock file .*\(EROFS\)/);
         expect(result.stderr).toMatch(/read-only: choose a writable place with --token-file/);
+        tally.diskFailures += 1;
         expect(result.stderr).not.toContain(s.login.refresh_token);
         expect((await readFile(s.path)).equals(s.bytes)).toBe(true);
       } finally {
