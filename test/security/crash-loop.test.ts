@@ -21,7 +21,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -47,7 +47,8 @@ import { approveInSandbox } from '../helpers/sandbox-login.js';
 import { startTokenProxy, type TokenProxy } from './fixtures/token-proxy.js';
 
 const SOAK = process.env['TD_TOKEN_SOAK'] === '1';
-const DIST = resolve(fileURLToPath(new URL('../../dist', import.meta.url)));
+const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const DIST = join(REPO, 'dist');
 const CHILD = fileURLToPath(new URL('./fixtures/refresher.mjs', import.meta.url));
 const APP = SANDBOX_DEFAULT_APPS.tdameritrade;
 const TOKEN_PATH = '/v1/oauth2/token';
@@ -149,11 +150,14 @@ interface Run {
   stderr(): string;
 }
 
+/** The library the victims run: a copy of dist/ taken once, so a rebuild mid-run cannot break it. */
+let snapshot = DIST;
+
 function startRefresher(world: World, lane: Lane, managerOptions: object): Run {
   const child = spawn(process.execPath, [CHILD], {
     env: {
       PATH: process.env['PATH'] ?? '/usr/bin:/bin',
-      TD_CRASH_DIST: DIST,
+      TD_CRASH_DIST: snapshot,
       TD_CRASH_PROVIDER: JSON.stringify({
         name: 'tdameritrade',
         ...tdProvider(world.sandbox, world.proxy.tokenUrl),
@@ -206,6 +210,10 @@ describe.skipIf(!existsSync(join(DIST, 'manager.js')))(
 
     beforeAll(async () => {
       root = await mkdtemp(join(tmpdir(), 'td-token-crash-'));
+      await cp(DIST, join(root, 'lib', 'dist'), { recursive: true });
+      await writeFile(join(root, 'lib', 'package.json'), '{"type":"module"}\n');
+      await symlink(join(REPO, 'node_modules'), join(root, 'lib', 'node_modules'), 'dir');
+      snapshot = join(root, 'lib', 'dist');
       if (REDIS) redis = await startRedis();
       for (const mode of MODES) {
         const sandbox = await startSandbox({
