@@ -33,7 +33,7 @@ const CHILD = join(here, 'child.mjs');
 const CLI = join(root, 'dist', 'cli', 'main.js');
 const FLAVOR = 'schwab';
 const STAMPEDE_SIZES = (process.env.TD_BENCH_SIZES ?? '1,8,32,64').split(',').map(Number);
-const STAMPEDE_ROUNDS = Number(process.env.TD_BENCH_ROUNDS ?? 3);
+const STAMPEDE_ROUNDS = Number(process.env.TD_BENCH_ROUNDS ?? 5);
 const HOT_MS = Number(process.env.TD_BENCH_HOT_MS ?? 1000);
 
 const hash = (token) => createHash('sha256').update(token).digest('hex').slice(0, 16);
@@ -319,7 +319,7 @@ async function stampedeBench(sandbox, provider, record, specs) {
   print(
     '| store | processes | wall time (median) | ratio to one round trip | over one round trip | token endpoint calls per expiry | same new token everywhere |',
   );
-  print('|---|---:|---:|---:|---:|---|---|');
+  print('|---|---:|---:|---:|---:|---|---|---|');
   let current = record;
   const results = [];
   for (const [name, spec] of specs) {
@@ -328,7 +328,7 @@ async function stampedeBench(sandbox, provider, record, specs) {
       current = result.last;
       results.push({ name, count, ...result });
       print(
-        `| ${name} | ${count} | ${fmt(result.wall, 1)} ms | ${fmt(result.wall / roundTrip, 1)}x | +${fmt(result.wall - roundTrip, 1)} ms | ${result.calls.join(', ')} | ${result.consistent ? 'yes' : 'NO'} |`,
+        `| ${name} | ${count} | ${fmt(result.wall, 1)} ms | ${fmt(result.wall / roundTrip, 1)}x | +${fmt(result.wall - roundTrip, 1)} ms | ${result.calls.join(', ')} | ${result.consistent ? 'yes' : 'NO'} | ${result.walls.map((w) => fmt(w, 0)).join(', ')} |`,
       );
     }
   }
@@ -416,6 +416,12 @@ async function main() {
     `- machine: ${os.availableParallelism()} CPUs (${cpus[0]?.model ?? 'unknown'}), ${fmt(os.totalmem() / 2 ** 30, 1)} GiB, ${os.platform()} ${os.release()}`,
   );
   print(`- node ${process.version}`);
+  print(
+    `- load average at start: ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(', ')}`,
+  );
   print(`- command: npm run bench (node bench/run.mjs after the build)`);
   print();
 
@@ -438,6 +444,12 @@ async function main() {
     const latest = await fileStore.load();
     await fileStore.close();
     await cliBench(sandbox, latest ?? record, dir);
+    print(
+      `- load average at end: ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(', ')}`,
+    );
   } finally {
     await redis?.stop();
     await sandbox.close();

@@ -518,33 +518,35 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     let nextLockAttempt = 0;
     let lockAttempts = 0;
     for (let attempt = 0; ; attempt++) {
-      if (Date.now() >= nextLockAttempt) {
+      if (attempt > 0) {
+        // Watching the store is cheap (a revision check); taking the lock is not.
+        const revision = this.store.revision();
+        if (revision === undefined || revision !== seen) {
+          seen = revision;
+          const stored = await this.store.load();
+          const now = this.now();
+          if (stored !== undefined && isAccessTokenFresh(stored, now, this.marginMs)) {
+            const usable = mode.force
+              ? mode.rejected !== undefined && stored.access_token !== mode.rejected
+              : true;
+            if (usable) {
+              this.#remember(stored, revision);
+              this.#checkExpiring(stored, now);
+              return { record: stored };
+            }
+          }
+        }
+      }
+      const t = Date.now();
+      if (t >= nextLockAttempt || t >= deadline) {
         try {
           return { lock: await this.#lock(0) };
         } catch (err) {
-          if (!isTdTokenError(err, 'lock_timeout')) throw err;
-          if (Date.now() >= deadline) throw err;
+          if (!isTdTokenError(err, 'lock_timeout') || Date.now() >= deadline) throw err;
         }
         lockAttempts++;
         nextLockAttempt =
           Date.now() + Math.min(LOCK_RETRY_MAX_MS, LOCK_RETRY_MS * 2 ** lockAttempts);
-      }
-      // Watching the store is cheap (a revision check); taking the lock is not.
-      const revision = this.store.revision();
-      if (revision === undefined || revision !== seen) {
-        seen = revision;
-        const stored = await this.store.load();
-        const now = this.now();
-        if (stored !== undefined && isAccessTokenFresh(stored, now, this.marginMs)) {
-          const usable = mode.force
-            ? mode.rejected !== undefined && stored.access_token !== mode.rejected
-            : true;
-          if (usable) {
-            this.#remember(stored, revision);
-            this.#checkExpiring(stored, now);
-            return { record: stored };
-          }
-        }
       }
       const base = Math.min(WATCH_MAX_MS, 2 ** Math.min(attempt, 4));
       await delay(Math.max(0, Math.min(base / 2 + Math.random() * base, deadline - Date.now())));
