@@ -13,7 +13,7 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
 import { isTdTokenError, LoginRequiredError } from './errors.js';
-import type { RefreshEvent, TokenManager } from './manager.js';
+import type { RefreshEvent, RefreshTokenExpiringEvent, TokenManager } from './manager.js';
 import type { TokenRecord } from './token.js';
 
 const SECOND = 1000;
@@ -26,9 +26,10 @@ export interface WatchOptions {
   /** Stop when this aborts (SIGTERM/SIGINT in the CLI). */
   signal?: AbortSignal;
   /**
-   * A shell command run once per refresh token when a re-login is due: Schwab with less than
-   * 48 hours left (the largest of the manager's `warnAtHours`), TD inside the renewal window
-   * after a renewal failed, and any provider once a login is required. It gets
+   * A shell command run once per refresh token when a re-login is due: TD inside the renewal
+   * window after a renewal did not renew; any refresh token with less than 48 hours left (the
+   * largest of the manager's `warnAtHours`; Schwab's always get there, as they cannot be
+   * renewed); and any provider once a login is required. It gets
    * `TD_TOKEN_REFRESH_EXPIRES_AT` (ISO time, or empty) and `TD_TOKEN_HOURS_LEFT` in its environment.
    */
   onReloginDue?: string;
@@ -96,7 +97,8 @@ function runCommand(
  * rejects because of the provider or the store (those are logged and retried).
  *
  * Log lines: `{ time, level, event, ... }` with events `start`, `fresh` (the token and when the
- * next refresh is due), `refreshed` (with `refreshTokenRenewed` for a TD renewal), `refresh_failed` (with `code`
+ * next refresh is due), `refreshed` (with `refreshTokenRenewed` for a TD renewal), `refresh_token_expiring`
+ * (the manager's warnings at 48 and 24 hours left), `refresh_failed` (with `code`
  * and `retryInMs`), `relogin_due`, `relogin_command`, `login_required`, `stopped`. No line ever
  * holds a token.
  *
@@ -172,11 +174,19 @@ export async function runWatch(manager: TokenManager, options: WatchOptions = {}
       refreshTokenRenewed: event.refreshTokenRenewed,
     });
   };
+  const onExpiring = (event: RefreshTokenExpiringEvent): void => {
+    emit('warn', 'refresh_token_expiring', {
+      refreshTokenExpiresAt: iso(event.expiresAt),
+      hoursLeft: event.hoursLeft,
+    });
+  };
   manager.on('refresh', onRefresh);
+  manager.on('refresh-token-expiring', onExpiring);
   try {
     await loop();
   } finally {
     manager.off('refresh', onRefresh);
+    manager.off('refresh-token-expiring', onExpiring);
   }
   emit('info', 'stopped');
 
@@ -199,13 +209,15 @@ export async function runWatch(manager: TokenManager, options: WatchOptions = {}
             renewalTriedFor.add(before);
             t = now();
           }
-          if (
-            record.refresh_token_expires_at - t < renewWindowMs &&
-            renewalTriedFor.has(record.refresh_token_expires_at)
-          ) {
-            await reloginDue('renewal_failed', record);
-          }
-        } else if (record.refresh_token_expires_at - t < reloginWithinMs) {
+        }
+        const leftMs = record.refresh_token_expires_at - t;
+        if (
+          provider.canRenewRefreshToken &&
+          leftMs < renewWindowMs &&
+          renewalTriedFor.has(record.refresh_token_expires_at)
+        ) {
+          await reloginDue('renewal_failed', record);
+        } else if (leftMs < reloginWithinMs) {
           await reloginDue('refresh_token_expiring', record);
         }
         failures = 0;

@@ -97,6 +97,9 @@ describe('runWatch', () => {
     expect(Number(written[0])).toBeLessThan(48);
     expect(Number(written[0])).toBeGreaterThan(47);
     expect(lines.filter((l) => l.event === 'relogin_due')).toHaveLength(1);
+    const warned = lines.filter((l) => l.event === 'refresh_token_expiring');
+    expect(warned).toHaveLength(1);
+    expect(warned[0]!['hoursLeft']).toBeLessThan(48);
     expect(lines.find((l) => l.event === 'relogin_command')?.['exitCode']).toBe(0);
   });
 
