@@ -3,17 +3,20 @@
 //   env TD_BENCH_PROVIDER  {"name", ...provider options}
 //   env TD_BENCH_STORE     a store spec for createStore
 //   stdin  {"id":n,"offset":ms}  clock = Date.now() + offset; call getAccessToken()
+//          {"id":n,"roundTrips":k}  time k refresh grants of the stored record (nothing saved)
 //   stdout {"ready":true} once, then {"id":n,"token":"<hash>"} or {"id":n,"error":"code"}
 import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { TokenManager } from '../dist/manager.js';
+import { refreshAccessToken } from '../dist/oauth/index.js';
 import { createProvider } from '../dist/providers/index.js';
 import { createStore } from '../dist/stores/index.js';
 
 const { name, ...providerOptions } = JSON.parse(process.env.TD_BENCH_PROVIDER ?? '{}');
 const store = await createStore(JSON.parse(process.env.TD_BENCH_STORE ?? '{}'));
 let offset = 0;
-const manager = new TokenManager(createProvider(name, providerOptions), store, {
+const provider = createProvider(name, providerOptions);
+const manager = new TokenManager(provider, store, {
   now: () => Date.now() + offset,
   retry: false,
 });
@@ -24,6 +27,17 @@ createInterface({ input: process.stdin }).on('line', async (line) => {
   if (message.exit) {
     await manager.close();
     process.exit(0);
+  }
+  if (message.roundTrips) {
+    const record = await store.load();
+    const times = [];
+    for (let i = 0; i < message.roundTrips; i++) {
+      const started = performance.now();
+      await refreshAccessToken(provider, record, { retry: false });
+      times.push(performance.now() - started);
+    }
+    send({ id: message.id, times });
+    return;
   }
   offset = message.offset;
   const started = performance.now();
