@@ -46,7 +46,7 @@ export interface TokenManagerOptions {
   fetch?: typeof fetch;
   /** The clock, ms since the epoch (default `Date.now`). */
   now?: () => number;
-  /** Retries of transient token endpoint failures, or `false` for none. */
+  /** Retries of transient token endpoint failures (default 3, with backoff), or `false` for none. */
   retry?: RetryOptions | false;
   /** How long to wait for the store's lock before failing with `lock_timeout`, ms (default 30 000). */
   lockWaitMs?: number;
@@ -210,7 +210,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     return this.#obtain().then((r) => r.access_token);
   }
 
-  /** Like {@link getAccessToken}, but the whole token record. */
+  /** Like {@link getAccessToken}, but the whole token record (shared and frozen when it comes from memory: copy it to change it). */
   getToken(): Promise<TokenRecord> {
     const c = this.#cached;
     if (
@@ -566,7 +566,9 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     return record.refresh_token_expires_at - now < this.renewWithinDays * DAY;
   }
 
-  #remember(record: TokenRecord, revision: string | number | undefined): void {
+  #remember(stored: TokenRecord, revision: string | number | undefined): void {
+    // A frozen copy: callers of the hot path all get this object, and must not change it.
+    const record = Object.freeze({ ...stored });
     this.#cached = {
       record,
       freshUntil: record.expires_at - this.marginMs,
