@@ -5,14 +5,15 @@
  * @module
  */
 import { ForbiddenError, ProviderError } from './errors.js';
+import type { TokenManager } from './manager.js';
 import type { ErrorAnswer, Provider } from './providers/types.js';
 import type { TokenRecord } from './token.js';
 import { assertSecureUrl } from './util/url.js';
 
 /**
- * What the API helpers need from a token manager.
- *
- * @internal
+ * What the API helpers need: a provider, a fetch, and a source of access tokens. A
+ * {@link TokenManager} is one (its `fetch`, `getAccounts` and `getQuotes` call these helpers);
+ * anything else that hands out tokens can be too.
  */
 export interface ApiClient {
   readonly provider: Provider;
