@@ -11,9 +11,9 @@ import type { TokenRecord } from './token.js';
 import { assertSecureUrl } from './util/url.js';
 
 /**
- * What the API helpers need: a provider, a fetch, and a source of access tokens. A
- * {@link TokenManager} is one (its `fetch`, `getAccounts` and `getQuotes` call these helpers);
- * anything else that hands out tokens can be too.
+ * What the API helpers need: a provider, a plain fetch, and a source of access tokens.
+ * {@link TokenManager}'s `fetch`, `getAccounts` and `getQuotes` build one from the manager;
+ * anything else that hands out tokens can provide one too.
  */
 export interface ApiClient {
   readonly provider: Provider;
