@@ -10,7 +10,7 @@
  *
  * @module
  */
-export { authorizedFetch, getAccounts, getQuotes } from './api.js';
+export { type ApiClient, authorizedFetch, getAccounts, getQuotes } from './api.js';
 export { type OpenTokenManagerOptions, openTokenManager } from './client.js';
 export {
   CallbackError,

@@ -13,7 +13,6 @@
  *   the old token file intact and still good for a refresh.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -299,7 +298,7 @@ describe('the provider misbehaving, through the TokenManager', () => {
   });
 });
 
-describe.skipIf(!existsSync(MAIN))('the provider misbehaving, through `td-token refresh`', () => {
+describe('the provider misbehaving, through `td-token refresh`', () => {
   const homes: Home[] = [];
   const sandboxes: Sandbox[] = [];
   afterAll(async () => {
@@ -433,7 +432,7 @@ describe.skipIf(!existsSync(MAIN))('the provider misbehaving, through `td-token 
   });
 });
 
-describe.skipIf(!existsSync(MAIN))('`td-token watch` through a provider outage', () => {
+describe('`td-token watch` through a provider outage', () => {
   it('refreshes again by itself when the provider comes back on the same port, and stops cleanly on SIGTERM', {
     timeout: 60_000,
   }, async () => {
@@ -529,119 +528,114 @@ const canMount = await (async () => {
 // Needs a tmpfs mount (root, or a container allowed to mount): there is no other way to make a
 // real file system full or read-only for one folder. Where mounting is not allowed the cases
 // are skipped; the file store's own tests cover failed writes that need no mount.
-describe.skipIf(!canMount || !existsSync(MAIN))(
-  'a full disk or a read-only file system when saving',
-  () => {
-    let sandbox: Sandbox;
-    let home: Home;
-    let mnt = '';
-    beforeAll(async () => {
-      sandbox = await startSandbox({ flavor: 'tdameritrade', settings: { rateLimitPerMinute: 0 } });
-      home = await makeHome();
-      mnt = join(home.root, 'mnt');
-      await mkdir(mnt);
-      if (!mountTmpfs(mnt, '256k')) throw new Error('mounting the tmpfs failed');
-    });
-    afterAll(async () => {
-      if (mnt !== '') umount(mnt);
-      await sandbox?.close();
-      await home?.cleanup();
-    });
+describe.skipIf(!canMount)('a full disk or a read-only file system when saving', () => {
+  let sandbox: Sandbox;
+  let home: Home;
+  let mnt = '';
+  beforeAll(async () => {
+    sandbox = await startSandbox({ flavor: 'tdameritrade', settings: { rateLimitPerMinute: 0 } });
+    home = await makeHome();
+    mnt = join(home.root, 'mnt');
+    await mkdir(mnt);
+    if (!mountTmpfs(mnt, '256k')) throw new Error('mounting the tmpfs failed');
+  });
+  afterAll(async () => {
+    if (mnt !== '') umount(mnt);
+    await sandbox?.close();
+    await home?.cleanup();
+  });
 
-    async function loggedIn(): Promise<{
-      path: string;
-      bytes: Buffer;
-      login: TokenRecord;
-      args: string[];
-    }> {
-      const login = await sandboxLogin(sandbox, sandboxProvider(sandbox, 'tdameritrade'));
-      const path = join(mnt, 'td-token', 'token.json');
-      await writeTokenFile(path, login);
-      const args = [
-        'refresh',
-        '--force',
-        '--token-file',
-        path,
-        ...sandboxFlags(sandbox, 'tdameritrade'),
-      ];
-      return { path, bytes: await readFile(path), login, args };
+  async function loggedIn(): Promise<{
+    path: string;
+    bytes: Buffer;
+    login: TokenRecord;
+    args: string[];
+  }> {
+    const login = await sandboxLogin(sandbox, sandboxProvider(sandbox, 'tdameritrade'));
+    const path = join(mnt, 'td-token', 'token.json');
+    await writeTokenFile(path, login);
+    const args = [
+      'refresh',
+      '--force',
+      '--token-file',
+      path,
+      ...sandboxFlags(sandbox, 'tdameritrade'),
+    ];
+    return { path, bytes: await readFile(path), login, args };
+  }
+
+  it('a full disk: exit 1 saying the disk is full, the old file intact and still good once space is freed', async () => {
+    const s = await loggedIn();
+    // Fill the file system to the last byte.
+    const filler = join(mnt, 'filler');
+    let chunk = 64 * 1024;
+    let size = 0;
+    await writeFile(filler, '');
+    try {
+      while (chunk >= 1) {
+        try {
+          await writeFile(filler, Buffer.alloc(chunk), { flag: 'a' });
+          size += chunk;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+          chunk = Math.floor(chunk / 2);
+        }
+      }
+      expect(size).toBeGreaterThan(0);
+      const expectDiskFull = (result: { code: number | null; stderr: string }) => {
+        expect(result.code, result.stderr).toBe(1);
+        expect(result.stderr).toMatch(
+          /\(ENOSPC\)\. the disk \(or your quota\) is full: free some space and run the command again/,
+        );
+        expect(result.stderr).not.toContain(s.login.refresh_token);
+        expect(result.stderr).not.toContain(s.login.access_token);
+      };
+      // Not a byte left: taking the lock (a small file beside the token file) fails first.
+      const full = await runCli(s.args, home);
+      expectDiskFull(full);
+      expect(full.stderr).toMatch(/could not create the lock file/);
+      tally.diskFailures += 1;
+      expect((await readFile(s.path)).equals(s.bytes)).toBe(true);
+
+      // A page free: the lock is taken, the refresh succeeds at the provider, the save fails
+      // (writing the new file, or the guard taken just before the rename, whichever runs out).
+      // (A write that did not fit may have left part of itself: ask the file its size.)
+      await truncate(filler, (await stat(filler)).size - 4096);
+      const grants = refreshGrants(sandbox);
+      const onePage = await runCli(s.args, home);
+      expectDiskFull(onePage);
+      expect(onePage.stderr).toMatch(
+        /could not (write the token file .*token\.json|create the lock guard .*) \(ENOSPC\)/,
+      );
+      expect(refreshGrants(sandbox)).toBe(grants + 1);
+      tally.diskFailures += 1;
+      expect((await readFile(s.path)).equals(s.bytes)).toBe(true);
+      expect((await readdir(join(mnt, 'td-token'))).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    } finally {
+      await rm(filler, { force: true });
     }
 
-    it('a full disk: exit 1 saying the disk is full, the old file intact and still good once space is freed', async () => {
-      const s = await loggedIn();
-      // Fill the file system to the last byte.
-      const filler = join(mnt, 'filler');
-      let chunk = 64 * 1024;
-      let size = 0;
-      await writeFile(filler, '');
-      try {
-        while (chunk >= 1) {
-          try {
-            await writeFile(filler, Buffer.alloc(chunk), { flag: 'a' });
-            size += chunk;
-          } catch (err) {
-            if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-            chunk = Math.floor(chunk / 2);
-          }
-        }
-        expect(size).toBeGreaterThan(0);
-        const expectDiskFull = (result: { code: number | null; stderr: string }) => {
-          expect(result.code, result.stderr).toBe(1);
-          expect(result.stderr).toMatch(
-            /\(ENOSPC\)\. the disk \(or your quota\) is full: free some space and run the command again/,
-          );
-          expect(result.stderr).not.toContain(s.login.refresh_token);
-          expect(result.stderr).not.toContain(s.login.access_token);
-        };
-        // Not a byte left: taking the lock (a small file beside the token file) fails first.
-        const full = await runCli(s.args, home);
-        expectDiskFull(full);
-        expect(full.stderr).toMatch(/could not create the lock file/);
-        tally.diskFailures += 1;
-        expect((await readFile(s.path)).equals(s.bytes)).toBe(true);
+    // Space again: the same file refreshes (a plain TD refresh leaves the refresh token as it was).
+    const again = await runCli(s.args, home);
+    expect(again.code, again.stderr).toBe(0);
+    expect((await readTokenFile(s.path)).access_token).not.toBe(s.login.access_token);
+  });
 
-        // A page free: the lock is taken, the refresh succeeds at the provider, the save fails
-        // (writing the new file, or the guard taken just before the rename, whichever runs out).
-        // (A write that did not fit may have left part of itself: ask the file its size.)
-        await truncate(filler, (await stat(filler)).size - 4096);
-        const grants = refreshGrants(sandbox);
-        const onePage = await runCli(s.args, home);
-        expectDiskFull(onePage);
-        expect(onePage.stderr).toMatch(
-          /could not (write the token file .*token\.json|create the lock guard .*) \(ENOSPC\)/,
-        );
-        expect(refreshGrants(sandbox)).toBe(grants + 1);
-        tally.diskFailures += 1;
-        expect((await readFile(s.path)).equals(s.bytes)).toBe(true);
-        expect((await readdir(join(mnt, 'td-token'))).filter((n) => n.endsWith('.tmp'))).toEqual(
-          [],
-        );
-      } finally {
-        await rm(filler, { force: true });
-      }
-
-      // Space again: the same file refreshes (a plain TD refresh leaves the refresh token as it was).
-      const again = await runCli(s.args, home);
-      expect(again.code, again.stderr).toBe(0);
-      expect((await readTokenFile(s.path)).access_token).not.toBe(s.login.access_token);
-    });
-
-    it('a read-only file system: exit 1 saying so and how to fix it, the old file intact', async () => {
-      const s = await loggedIn();
-      execFileSync('mount', ['-o', 'remount,ro', mnt], { stdio: 'ignore' });
-      try {
-        const result = await runCli(s.args, home);
-        expect(result.code).toBe(1);
-        expect(result.stderr).toMatch(/could not create the lock file .*\(EROFS\)/);
-        expect(result.stderr).toMatch(/read-only: choose a writable place with --token-file/);
-        tally.diskFailures += 1;
-        expect(result.stderr).not.toContain(s.login.refresh_token);
-        expect((await readFile(s.path)).equals(s.bytes)).toBe(true);
-      } finally {
-        execFileSync('mount', ['-o', 'remount,rw', mnt], { stdio: 'ignore' });
-      }
-      const again = await runCli(s.args, home);
-      expect(again.code, again.stderr).toBe(0);
-    });
-  },
-);
+  it('a read-only file system: exit 1 saying so and how to fix it, the old file intact', async () => {
+    const s = await loggedIn();
+    execFileSync('mount', ['-o', 'remount,ro', mnt], { stdio: 'ignore' });
+    try {
+      const result = await runCli(s.args, home);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/could not create the lock file .*\(EROFS\)/);
+      expect(result.stderr).toMatch(/read-only: choose a writable place with --token-file/);
+      tally.diskFailures += 1;
+      expect(result.stderr).not.toContain(s.login.refresh_token);
+      expect((await readFile(s.path)).equals(s.bytes)).toBe(true);
+    } finally {
+      execFileSync('mount', ['-o', 'remount,rw', mnt], { stdio: 'ignore' });
+    }
+    const again = await runCli(s.args, home);
+    expect(again.code, again.stderr).toBe(0);
+  });
+});

@@ -174,6 +174,7 @@ describe.each(KINDS)('%s store: the TokenStore contract', (kind) => {
     await fresh.release();
   });
 
+  // Skipped for memory: it keeps no stored text to corrupt and is never shared between processes.
   it.skipIf(kind === 'memory')(
     'names the source in invalid_token_file for corrupt, truncated and hand-edited records',
     async () => {
@@ -198,6 +199,7 @@ describe.each(KINDS)('%s store: the TokenStore contract', (kind) => {
     },
   );
 
+  // Skipped for memory: it keeps no stored text to corrupt and is never shared between processes.
   it.skipIf(kind === 'memory')('notices a save by another process through revision()', async () => {
     await store.save(makeRecord());
     await store.load();
@@ -210,6 +212,7 @@ describe.each(KINDS)('%s store: the TokenStore contract', (kind) => {
     expect(await store.load()).toEqual(newer);
   });
 
+  // Skipped for memory: it keeps no stored text to corrupt and is never shared between processes.
   it.skipIf(kind === 'memory')(
     'excludes across processes: 8 processes add 1 twenty times each under the lock',
     async () => {
@@ -233,6 +236,7 @@ describe.each(KINDS)('%s store: the TokenStore contract', (kind) => {
     120_000,
   );
 
+  // Skipped for memory: it keeps no stored text to corrupt and is never shared between processes.
   it.skipIf(kind === 'memory')(
     'recovers the lock from a holder killed with SIGKILL',
     async () => {
