@@ -8,7 +8,7 @@ import { TokenManager, type TokenManagerOptions } from './manager.js';
 import { defaultTokenPath } from './paths.js';
 import { createProvider } from './providers/index.js';
 import type { ProviderName, ProviderOptions } from './providers/types.js';
-import { createStore } from './stores/index.js';
+import { createStore } from './stores/create.js';
 import type { StoreSpec } from './stores/spec.js';
 
 /** Options of {@link openTokenManager}: the provider's, the store's and the manager's in one. */

@@ -7,7 +7,7 @@
  * @module
  */
 import { type ResolvedConfig, resolveConfig, type StoreChoice } from '../config.js';
-import type { StoreSpec } from '../stores/index.js';
+import type { StoreSpec } from '../stores/spec.js';
 import { rememberSecrets } from './failure.js';
 import { type CliIO, warn } from './io.js';
 

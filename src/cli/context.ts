@@ -16,7 +16,7 @@ import { LoginRequiredError } from '../errors.js';
 import { TokenManager, type TokenManagerOptions } from '../manager.js';
 import { createProvider } from '../providers/index.js';
 import type { Provider, ProviderOptions } from '../providers/types.js';
-import { createStore } from '../stores/index.js';
+import { createStore } from '../stores/create.js';
 import type { TokenStore } from '../stores/types.js';
 import { loadConfig, storeSpec } from './config-load.js';
 import type { CliIO } from './io.js';

@@ -6,7 +6,7 @@
  * @internal
  * @module
  */
-import { encryptedWithoutKeyError, isEncryptedRecord } from './crypto.js';
+import { encryptedWithoutKeyError, isEncryptedRecord } from './envelope.js';
 
 /** Turns the serialized record into the stored text and back. */
 export interface RecordCodec {

@@ -42,6 +42,24 @@ import { dirname, resolve } from 'node:path';
 import { ConfigError, StoreError } from '../errors.js';
 import { ensureFolder, FILE_MODE, shellQuote } from './atomic-file.js';
 import type { RecordCodec } from './codec.js';
+import {
+  ENVELOPE_MARKER,
+  envelopeObject,
+  isPlainObject,
+  KEY_FILE_ENV,
+  KEY_FILE_FIX,
+  LOST_FIX,
+  PASSPHRASE_ENV,
+  PASSPHRASE_FIX,
+} from './envelope.js';
+
+export {
+  ENVELOPE_MARKER,
+  encryptedWithoutKeyError,
+  isEncryptedRecord,
+  KEY_FILE_ENV,
+  PASSPHRASE_ENV,
+} from './envelope.js';
 
 /** How a store is encrypted: a passphrase or a key file, not both. */
 export interface EncryptionOptions {
@@ -72,14 +90,6 @@ export interface EncryptingCodecOptions {
 /** The scrypt cost new envelopes are written with: N = 2^15, r = 8, p = 1 (32 MiB). */
 export const DEFAULT_SCRYPT_COST: Readonly<ScryptCost> = Object.freeze({ N: 2 ** 15, r: 8, p: 1 });
 
-/** The envelope's marker member; its value is the envelope version. */
-export const ENVELOPE_MARKER = 'td_token_encrypted';
-
-/** The environment variable holding the passphrase (the CLI takes no passphrase flag). */
-export const PASSPHRASE_ENV = 'TD_TOKEN_PASSPHRASE';
-/** The environment variable naming a key file. */
-export const KEY_FILE_ENV = 'TD_TOKEN_KEY_FILE';
-
 const KEY_BYTES = 32;
 const SALT_BYTES = 16;
 const IV_BYTES = 12;
@@ -109,11 +119,6 @@ interface Envelope {
   aad: Buffer;
 }
 
-const PASSPHRASE_FIX = `set ${PASSPHRASE_ENV} (or --passphrase-file) to the passphrase it was saved with`;
-const KEY_FILE_FIX = `point --encryption-key-file (or ${KEY_FILE_ENV}) at the key file it was saved with`;
-const LOST_FIX =
-  "if that is lost, the token cannot be recovered: run 'td-token logout', then 'td-token login'";
-
 /** The authenticated header: everything in the envelope but the IV, tag and ciphertext. */
 function headerAad(kdf: Kdf, cost: ScryptCost | undefined, salt: string | undefined): Buffer {
   const parts = ['td-token', '1', 'A256GCM', kdf];
@@ -122,54 +127,12 @@ function headerAad(kdf: Kdf, cost: ScryptCost | undefined, salt: string | undefi
   return Buffer.from(parts.join(':'), 'utf8');
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** The stored text parsed as JSON when it holds the envelope marker; undefined otherwise. */
-function envelopeObject(stored: string): Record<string, unknown> | undefined {
-  if (typeof stored !== 'string' || !stored.includes(ENVELOPE_MARKER)) return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(stored);
-  } catch {
-    return undefined;
-  }
-  return isPlainObject(value) && ENVELOPE_MARKER in value ? value : undefined;
-}
-
 function looksLikePlainRecord(stored: string): boolean {
   try {
     return isPlainObject(JSON.parse(stored));
   } catch {
     return false;
   }
-}
-
-/**
- * True when `stored` is an encrypted envelope (whatever its state), as opposed to a plain record
- * or text that is neither.
- */
-export function isEncryptedRecord(stored: string): boolean {
-  return envelopeObject(stored) !== undefined;
-}
-
-/**
- * The error for an encrypted record read without a key: which store, and the flag or variable
- * that gives the key (by the envelope's `kdf`, when it says).
- */
-export function encryptedWithoutKeyError(stored: string, source: string): StoreError {
-  const kdf = envelopeObject(stored)?.['kdf'];
-  const how =
-    kdf === 'keyfile'
-      ? `it was saved with a key file: ${KEY_FILE_FIX}`
-      : kdf === 'scrypt'
-        ? `it was saved with a passphrase: ${PASSPHRASE_FIX}`
-        : `give its passphrase (${PASSPHRASE_ENV} or --passphrase-file) or key file (--encryption-key-file or ${KEY_FILE_ENV})`;
-  return new StoreError(
-    'decrypt_failed',
-    `the token record in ${source} is encrypted, and no passphrase or key file is configured. ${how}`,
-  );
 }
 
 function damaged(source: string, problem: string): StoreError {

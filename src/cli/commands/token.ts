@@ -5,7 +5,7 @@
  * @internal
  * @module
  */
-import { createStore } from '../../stores/index.js';
+import { createStore } from '../../stores/create.js';
 import { isAccessTokenFresh, type TokenRecord } from '../../token.js';
 import { loadConfig, storeSpec } from '../config-load.js';
 import { rememberSecrets } from '../failure.js';
