@@ -193,34 +193,37 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   }
 
   /**
+   * The cached entry when the hot path may use it: fresh past the margin, and the store's
+   * revision unmoved since it was filled (no other writer touched the store).
+   */
+  #hot(): Cached | undefined {
+    const c = this.#cached;
+    if (
+      c !== undefined &&
+      c.freshUntil > this.now() &&
+      c.revision !== undefined &&
+      c.revision === this.store.revision()
+    ) {
+      return c;
+    }
+    return undefined;
+  }
+
+  /**
    * A valid access token, good for at least `marginMs` more. From memory when the cached one is
    * fresh and no other writer touched the store; otherwise from the store, refreshing when it
    * must. Throws {@link LoginRequiredError} when only a person can fix things.
    */
   getAccessToken(): Promise<string> {
-    const c = this.#cached;
-    if (
-      c !== undefined &&
-      c.freshUntil > this.now() &&
-      c.revision !== undefined &&
-      c.revision === this.store.revision()
-    ) {
-      return c.token;
-    }
+    const c = this.#hot();
+    if (c !== undefined) return c.token;
     return this.#obtain().then((r) => r.access_token);
   }
 
   /** Like {@link getAccessToken}, but the whole token record (shared and frozen when it comes from memory: copy it to change it). */
   getToken(): Promise<TokenRecord> {
-    const c = this.#cached;
-    if (
-      c !== undefined &&
-      c.freshUntil > this.now() &&
-      c.revision !== undefined &&
-      c.revision === this.store.revision()
-    ) {
-      return c.recordPromise;
-    }
+    const c = this.#hot();
+    if (c !== undefined) return c.recordPromise;
     return this.#obtain();
   }
 

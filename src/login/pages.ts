@@ -5,7 +5,9 @@
  * @module
  * @internal
  */
+
 import { createHash } from 'node:crypto';
+import { timeLeft } from '../util/time.js';
 
 /** Escape text for HTML element content and double-quoted attribute values. */
 export function escapeHtml(value: unknown): string {
@@ -123,27 +125,8 @@ export interface StatusView {
   secret: string;
 }
 
-/** "in 3 days", "in 25 minutes", "2 hours ago". */
-export function relativeTime(at: number, now: number): string {
-  const diff = at - now;
-  const abs = Math.abs(diff);
-  let amount: number;
-  let unit: string;
-  if (abs >= 2 * 86_400_000) {
-    amount = Math.floor(abs / 86_400_000);
-    unit = 'days';
-  } else if (abs >= 2 * 3_600_000) {
-    amount = Math.floor(abs / 3_600_000);
-    unit = 'hours';
-  } else {
-    amount = Math.max(0, Math.floor(abs / 60_000));
-    unit = amount === 1 ? 'minute' : 'minutes';
-  }
-  return diff >= 0 ? `in ${amount} ${unit}` : `${amount} ${unit} ago`;
-}
-
 function when(at: number, now: number): SafeHtml {
-  return html`${new Date(at).toISOString()} (${relativeTime(at, now)})`;
+  return html`${new Date(at).toISOString()} (${timeLeft(at, now)})`;
 }
 
 /** `/`: logged in or not, when the tokens expire, and the buttons. */

@@ -298,6 +298,21 @@ export async function runLoginServer(
   const target = redirectTarget(provider.redirectUri);
   const callbackPath = target.url.pathname || '/';
   const origin = target.url.origin;
+
+  /** A 405 page for a page or callback asked for with another method than GET. */
+  const methodNotAllowed = (res: ServerResponse, message: string, path = '/'): void => {
+    sendPage(
+      res,
+      errorPage({
+        status: 405,
+        code: 'method_not_allowed',
+        title: 'Not allowed',
+        message,
+        fix: `open ${origin}${path}.`,
+      }),
+      { Allow: 'GET' },
+    );
+  };
   const hostPort = target.port;
   const defaultPort = target.secure ? 443 : 80;
   const allowedHosts = new Set<string>();
@@ -652,17 +667,7 @@ export async function runLoginServer(
       (callbackPath !== '/' || query.has('code') || query.has('error') || query.has('state'));
     if (isCallback) {
       if (req.method !== 'GET') {
-        sendPage(
-          res,
-          errorPage({
-            status: 405,
-            code: 'method_not_allowed',
-            title: 'Not allowed',
-            message: 'The callback is a GET request.',
-            fix: `open ${origin}/.`,
-          }),
-          { Allow: 'GET' },
-        );
+        methodNotAllowed(res, 'The callback is a GET request.');
         return;
       }
       await handleCallback(res, url);
@@ -671,17 +676,7 @@ export async function runLoginServer(
     switch (path) {
       case '/': {
         if (req.method !== 'GET' && req.method !== 'HEAD') {
-          sendPage(
-            res,
-            errorPage({
-              status: 405,
-              code: 'method_not_allowed',
-              title: 'Not allowed',
-              message: 'This page is read with GET.',
-              fix: `open ${origin}/.`,
-            }),
-            { Allow: 'GET' },
-          );
+          methodNotAllowed(res, 'This page is read with GET.');
           return;
         }
         sendPage(res, await renderStatus());
@@ -689,17 +684,7 @@ export async function runLoginServer(
       }
       case '/login': {
         if (req.method !== 'GET' && req.method !== 'HEAD') {
-          sendPage(
-            res,
-            errorPage({
-              status: 405,
-              code: 'method_not_allowed',
-              title: 'Not allowed',
-              message: 'Open this address in the browser.',
-              fix: `open ${origin}/login.`,
-            }),
-            { Allow: 'GET' },
-          );
+          methodNotAllowed(res, 'Open this address in the browser.', '/login');
           return;
         }
         // Only a navigation starts a login: images, scripts and fetches of other pages may not

@@ -61,6 +61,39 @@ export async function sleepFor(ms: number, signal: AbortSignal | undefined): Pro
   }
 }
 
+/**
+ * Wait until a release calls one of `waiters`, `ms` pass, or `signal` aborts (rejecting with its
+ * reason). The waiter removes itself from `waiters` in every outcome.
+ */
+export function waitForRelease(
+  waiters: Set<() => void>,
+  ms: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const cleanup = () => {
+      clearTimeout(timer);
+      waiters.delete(done);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const done = () => {
+      cleanup();
+      resolve();
+    };
+    const onAbort = () => {
+      cleanup();
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(done, Math.max(0, ms));
+    waiters.add(done);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 /** The error for a lock not taken within `waitMs`. */
 export function lockTimeoutError(location: string, waitMs: number, holder?: string): StoreError {
   const held = holder ? ` (held by ${holder})` : '';

@@ -6,7 +6,13 @@
  */
 import type { TokenRecord } from '../token.js';
 import { validateTokenRecord } from '../token.js';
-import { lockLostError, lockTimeoutError, newLockToken, resolveLockOptions } from './lock-wait.js';
+import {
+  lockLostError,
+  lockTimeoutError,
+  newLockToken,
+  resolveLockOptions,
+  waitForRelease,
+} from './lock-wait.js';
 import type { LockOptions, StoreLock, TokenStore } from './types.js';
 
 interface Holder {
@@ -69,7 +75,7 @@ export class MemoryStore implements TokenStore {
       }
       if (now >= deadline) throw lockTimeoutError(this.location, waitMs, 'this process');
       const until = Math.min(deadline, this.#holder.expiresAt);
-      await this.#waitForRelease(until - now, signal);
+      await waitForRelease(this.#waiters, until - now, signal);
     }
   }
 
@@ -105,30 +111,5 @@ export class MemoryStore implements TokenStore {
     const waiters = [...this.#waiters];
     this.#waiters.clear();
     for (const wake of waiters) wake();
-  }
-
-  #waitForRelease(ms: number, signal: AbortSignal | undefined): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(signal.reason);
-        return;
-      }
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.#waiters.delete(done);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      const done = () => {
-        cleanup();
-        resolve();
-      };
-      const onAbort = () => {
-        cleanup();
-        reject(signal?.reason);
-      };
-      const timer = setTimeout(done, Math.max(0, ms));
-      this.#waiters.add(done);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
   }
 }

@@ -23,7 +23,13 @@ import { ConfigError, StoreError } from '../errors.js';
 import type { TokenRecord } from '../token.js';
 import { parseTokenRecord, serializeTokenRecord, validateTokenRecord } from '../token.js';
 import { plainCodec, type RecordCodec } from './codec.js';
-import { lockLostError, newLockToken, pollDelayMs, resolveLockOptions } from './lock-wait.js';
+import {
+  lockLostError,
+  newLockToken,
+  pollDelayMs,
+  resolveLockOptions,
+  waitForRelease,
+} from './lock-wait.js';
 import type { LockOptions, StoreLock, TokenStore } from './types.js';
 
 type RedisConstructor = typeof RedisClient;
@@ -276,7 +282,7 @@ export class RedisStore implements TokenStore {
           `could not take the lock on ${this.location} within ${waitMs} ms. another td-token process is using it; try again later (a dead holder's lock expires by itself)`,
         );
       }
-      await this.#waitForRelease(pollDelayMs(attempt, deadline, now), signal);
+      await waitForRelease(this.#waiters, pollDelayMs(attempt, deadline, now), signal);
     }
     return {
       save: async (record) => {
@@ -375,30 +381,5 @@ export class RedisStore implements TokenStore {
         { cause: safe },
       );
     }
-  }
-
-  #waitForRelease(ms: number, signal: AbortSignal | undefined): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(signal.reason);
-        return;
-      }
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.#waiters.delete(done);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      const done = () => {
-        cleanup();
-        resolve();
-      };
-      const onAbort = () => {
-        cleanup();
-        reject(signal?.reason);
-      };
-      const timer = setTimeout(done, Math.max(0, ms));
-      this.#waiters.add(done);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
   }
 }

@@ -1,0 +1,22 @@
+/**
+ * Spans of time for people, worded the same on the command line and on the login server's pages.
+ *
+ * @internal
+ * @module
+ */
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+/** `in 29 min`, `in 6.9 days`, `3 hours ago`: a span from `now` to `at`, roughly. */
+export function timeLeft(at: number, now: number): string {
+  const ms = at - now;
+  const abs = Math.abs(ms);
+  let text: string;
+  if (abs < MINUTE) text = `${Math.round(abs / 1000)} s`;
+  else if (abs < 2 * HOUR) text = `${Math.round(abs / MINUTE)} min`;
+  else if (abs < 2 * DAY) text = `${Math.round((abs / HOUR) * 10) / 10} hours`;
+  else text = `${Math.round((abs / DAY) * 10) / 10} days`;
+  return ms >= 0 ? `in ${text}` : `${text} ago`;
+}
