@@ -25,7 +25,6 @@ import { FileStore } from '../../src/stores/index.js';
 import type { TokenRecord } from '../../src/token.js';
 import {
   type Home,
-  MAIN,
   makeHome,
   readTokenFile,
   runCli,
