@@ -128,6 +128,25 @@ function sqliteError(action: string, location: string, cause: unknown): StoreErr
  * const record = await store.load();
  * await store.close();
  */
+/**
+ * Closed databases and the stores holding their statements, kept reachable until the process
+ * exits. On Node 24, a better-sqlite3 object that the garbage collector destroys can abort the
+ * process (`Assertion failed: (env) != nullptr` in `node::RemoveEnvironmentCleanupHook`, called
+ * from `ObjectWrap`'s destructor while no environment is current). Objects still reachable at
+ * exit are freed by Node's own environment clean-up instead, which is safe. So the store never
+ * lets one become garbage: its statements are prepared once, and a closed database is kept
+ * here. The cost is a few kilobytes per store opened and closed.
+ */
+const retired: unknown[] = [];
+
+function retire(db: Database, holder?: SqliteStore): void {
+  try {
+    db.close();
+  } finally {
+    retired.push(db, holder);
+  }
+}
+
 export class SqliteStore implements TokenStore {
   readonly kind = 'sqlite' as const;
   /** `sqlite:<absolute path>#<profile>`. */
@@ -181,12 +200,12 @@ export class SqliteStore implements TokenStore {
     let db: Database | undefined;
     try {
       db = new Database(absolute, { timeout: busyTimeoutMs }) as Database;
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
+      // exec, not pragma(): pragma() makes a statement object that becomes garbage at once.
+      db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;');
       db.exec(SCHEMA);
       return new SqliteStore(db, absolute, profile, location, options.codec ?? plainCodec);
     } catch (cause) {
-      db?.close();
+      if (db !== undefined) retire(db);
       throw sqliteError('open the database', absolute, cause);
     }
   }
@@ -329,7 +348,7 @@ export class SqliteStore implements TokenStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#db.close();
+    retire(this.#db, this);
   }
 
   async #encode(record: TokenRecord): Promise<string> {
