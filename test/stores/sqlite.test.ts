@@ -4,11 +4,11 @@
  */
 import { promises as fsp, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isTdTokenError } from '../../src/errors.js';
 import { SqliteStore } from '../../src/stores/sqlite.js';
 import type { TokenStore } from '../../src/stores/types.js';
+import { openDatabase } from '../helpers/sqlite.js';
 import { makeRecord, makeTempDir } from './support.js';
 
 let dir: string;
@@ -70,7 +70,7 @@ describe('sqlite store', () => {
     expect(await alice.load()).toBeUndefined();
     expect(await bob.load()).toEqual(b);
 
-    const db = new Database(path, { readonly: true });
+    const db = openDatabase(path, { readonly: true });
     try {
       const rows = db.prepare('SELECT profile, revision FROM tokens ORDER BY profile').all();
       expect(rows).toEqual([{ profile: 'bob', revision: 1 }]);
@@ -113,7 +113,7 @@ describe('sqlite store', () => {
     const first = makeRecord({ issued_at: 1 });
     await store.save(first);
     const lock = await store.lock({ ttlMs: 60_000 });
-    const db = new Database(path);
+    const db = openDatabase(path);
     try {
       db.prepare("UPDATE locks SET owner = 'someone-else' WHERE profile = 'default'").run();
     } finally {

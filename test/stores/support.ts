@@ -6,13 +6,13 @@ import { existsSync, promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
 import { expect } from 'vitest';
 import { createStore, type StoreSpec, type TokenStore } from '../../src/stores/index.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import type { StoreKind } from '../../src/stores/types.js';
 import type { TokenRecord } from '../../src/token.js';
 import { type ProcessResult, runNode, type Spawned, spawnNode } from '../helpers/processes.js';
+import { openDatabase } from '../helpers/sqlite.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const CHILD = join(here, 'fixtures', 'store-child.mjs');
@@ -112,7 +112,7 @@ export async function makeBacking(kind: StoreKind, redisUrl?: string): Promise<B
         open: () => track(createStore(spec)),
         writeRaw: async (text) => {
           await track(createStore(spec)); // makes the schema
-          const db = new Database(path);
+          const db = openDatabase(path);
           try {
             db.prepare(
               `INSERT INTO tokens (profile, record, updated_at, revision) VALUES (?, ?, 0, 1)
