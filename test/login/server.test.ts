@@ -203,11 +203,14 @@ describe('runLoginServer', () => {
       body: '',
     });
     expect(none.status).toBe(403);
+    // One character off (never the same one: a random secret ends in 'A' one time in 64).
+    const tampered = `${secret.slice(0, -1)}${secret.endsWith('A') ? 'B' : 'A'}`;
+    expect(tampered).not.toBe(secret);
     const wrong = await httpsRequest(`${run.origin}/shutdown`, {
       ca,
       method: 'POST',
       headers: form,
-      body: `secret=${secret.slice(0, -1)}A`,
+      body: `secret=${tampered}`,
     });
     expect(wrong.status).toBe(403);
     const foreign = await httpsRequest(`${run.origin}/shutdown`, {
