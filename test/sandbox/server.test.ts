@@ -111,6 +111,7 @@ describe('startSandbox', () => {
     try {
       sandbox = await startSandbox({ flavor: 'schwab', host: '::1' });
     } catch (error) {
+      // A machine without IPv6 loopback cannot listen on ::1 at all: nothing to test there.
       if ((error as NodeJS.ErrnoException).code === 'EADDRNOTAVAIL') context.skip();
       throw error;
     }

@@ -188,198 +188,195 @@ function startRefresher(world: World, lane: Lane, managerOptions: object): Run {
   return { child, ready, exited, lines, stderr: () => stderr };
 }
 
-describe.skipIf(!existsSync(join(DIST, 'manager.js')))(
-  'crash loop: SIGKILL during refreshes',
-  () => {
-    const worlds = new Map<Mode, World>();
-    const lanes: Lane[] = [];
-    let root = '';
-    let redis: RedisServer | undefined;
-    const tally: Tally = {
-      kills: 0,
-      killedBeforeReady: 0,
-      killedHoldingLock: 0,
-      proofs: 0,
-      refreshesDone: 0,
-      renewalsSeen: 0,
-      windowLosses: 0,
-      rotatedUnheld: 0,
-      windowLossesUnheld: 0,
-      lost: [],
-    };
+describe('crash loop: SIGKILL during refreshes', () => {
+  const worlds = new Map<Mode, World>();
+  const lanes: Lane[] = [];
+  let root = '';
+  let redis: RedisServer | undefined;
+  const tally: Tally = {
+    kills: 0,
+    killedBeforeReady: 0,
+    killedHoldingLock: 0,
+    proofs: 0,
+    refreshesDone: 0,
+    renewalsSeen: 0,
+    windowLosses: 0,
+    rotatedUnheld: 0,
+    windowLossesUnheld: 0,
+    lost: [],
+  };
 
-    beforeAll(async () => {
-      root = await mkdtemp(join(tmpdir(), 'td-token-crash-'));
-      await cp(DIST, join(root, 'lib', 'dist'), { recursive: true });
-      await writeFile(join(root, 'lib', 'package.json'), '{"type":"module"}\n');
-      await symlink(join(REPO, 'node_modules'), join(root, 'lib', 'node_modules'), 'dir');
-      snapshot = join(root, 'lib', 'dist');
-      if (REDIS) redis = await startRedis();
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'td-token-crash-'));
+    await cp(DIST, join(root, 'lib', 'dist'), { recursive: true });
+    await writeFile(join(root, 'lib', 'package.json'), '{"type":"module"}\n');
+    await symlink(join(REPO, 'node_modules'), join(root, 'lib', 'node_modules'), 'dir');
+    snapshot = join(root, 'lib', 'dist');
+    if (REDIS) redis = await startRedis();
+    for (const mode of MODES) {
+      const sandbox = await startSandbox({
+        flavor: 'tdameritrade',
+        settings: {
+          rateLimitPerMinute: 0,
+          invalidateOldRefreshTokenOnRenewal: mode !== 'kept',
+        },
+      });
+      const proxy = await startTokenProxy(sandbox.url, TOKEN_PATH);
+      const direct = createProvider('tdameritrade', tdProvider(sandbox, sandbox.tokenUrl));
+      worlds.set(mode, { sandbox, proxy, direct });
+    }
+    for (const kind of STORES) {
       for (const mode of MODES) {
-        const sandbox = await startSandbox({
-          flavor: 'tdameritrade',
-          settings: {
-            rateLimitPerMinute: 0,
-            invalidateOldRefreshTokenOnRenewal: mode !== 'kept',
-          },
-        });
-        const proxy = await startTokenProxy(sandbox.url, TOKEN_PATH);
-        const direct = createProvider('tdameritrade', tdProvider(sandbox, sandbox.tokenUrl));
-        worlds.set(mode, { sandbox, proxy, direct });
-      }
-      for (const kind of STORES) {
-        for (const mode of MODES) {
-          let spec: StoreSpec;
-          let folder: string | undefined;
-          if (kind === 'file') {
-            folder = join(root, 'files', mode);
-            spec = { kind: 'file', path: join(folder, 'token.json') };
-          } else if (kind === 'sqlite') {
-            spec = { kind: 'sqlite', path: join(root, 'tokens.db'), profile: mode };
-          } else {
-            spec = { kind: 'redis', url: (redis as RedisServer).url, profile: mode };
-          }
-          const store = await createStore(spec);
-          await store.save(await login(worlds.get(mode) as World));
-          lanes.push({ mode, kind, spec, store, ...(folder === undefined ? {} : { folder }) });
-        }
-      }
-    }, 120_000);
-
-    afterAll(async () => {
-      for (const lane of lanes) await lane.store.close().catch(() => undefined);
-      for (const world of worlds.values()) {
-        await world.proxy.close();
-        await world.sandbox.close();
-      }
-      await redis?.stop();
-      if (root !== '') await rm(root, { recursive: true, force: true });
-    });
-
-    it(`survives ${KILLS} SIGKILLs across ${STORES.length} stores with no refresh token lost`, {
-      timeout: SOAK ? 1_800_000 : 120_000,
-    }, async () => {
-      for (let i = 0; i < KILLS; i++) {
-        const lane = lanes[i % lanes.length] as Lane;
-        const world = worlds.get(lane.mode) as World;
-        const { sandbox, proxy } = world;
-
-        // Widen random moments inside the refreshes: the provider slow to answer (a delay before
-        // it acts), and the answer slow to arrive (held after it acted).
-        sandbox.faults.clear();
-        if (Math.random() < 0.5)
-          sandbox.faults.inject({ kind: 'delay', ms: rand(1, 120) }, rand(1, 3));
-        const held = Math.random() < 0.5;
-        proxy.holdMs = held ? () => rand(0, 40) : 0;
-        if (lane.mode === 'rotated' && !held) tally.rotatedUnheld += 1;
-
-        const run = startRefresher(world, lane, {
-          retry: false,
-          lockTtlMs: 1_000,
-          lockWaitMs: 10_000,
-          ...(lane.mode === 'policy' ? {} : { renewWithinDays: 1_000_000 }),
-        });
-        const earlyKill = Math.random() < 0.1;
-        if (earlyKill) {
-          await Promise.race([delay(rand(0, 120)), run.exited]);
+        let spec: StoreSpec;
+        let folder: string | undefined;
+        if (kind === 'file') {
+          folder = join(root, 'files', mode);
+          spec = { kind: 'file', path: join(folder, 'token.json') };
+        } else if (kind === 'sqlite') {
+          spec = { kind: 'sqlite', path: join(root, 'tokens.db'), profile: mode };
         } else {
-          const ready = await Promise.race([run.ready, delay(20_000).then(() => false)]);
-          if (!ready) {
-            run.child.kill('SIGKILL');
-            const { code } = await run.exited;
-            throw new Error(`the refresher did not start (exit ${code}): ${run.stderr()}`);
-          }
-          await Promise.race([delay(rand(0, 300)), run.exited]);
+          spec = { kind: 'redis', url: (redis as RedisServer).url, profile: mode };
         }
-        const alive = run.child.exitCode === null && run.child.signalCode === null;
-        if (alive) run.child.kill('SIGKILL');
-        const exit = await run.exited;
-        if (alive) tally.kills += 1;
-        if (earlyKill && !(await run.ready)) tally.killedBeforeReady += 1;
-        tally.refreshesDone += run.lines.filter((l) => l.ok).length;
-        tally.renewalsSeen += run.lines.filter((l) => l.renewed).length;
-        if (!alive) {
-          // It ended by itself: only a refused refresh token (exit 3) could do that.
-          tally.lost.push(
-            `kill ${i} (${lane.kind}/${lane.mode}): the refresher exited by itself (${exit.code}) after ${JSON.stringify(run.lines.slice(-3))}: ${run.stderr()}`,
-          );
-        }
-        sandbox.faults.clear();
-        proxy.holdMs = 0;
-        // Let the provider finish what the victim sent (it acts on a request whose sender died).
-        await proxy.idle();
+        const store = await createStore(spec);
+        await store.save(await login(worlds.get(mode) as World));
+        lanes.push({ mode, kind, spec, store, ...(folder === undefined ? {} : { folder }) });
+      }
+    }
+  }, 120_000);
 
-        // The store parses and holds a record...
-        if (lane.folder !== undefined && existsSync(join(lane.folder, 'token.json.lock'))) {
-          tally.killedHoldingLock += 1;
+  afterAll(async () => {
+    for (const lane of lanes) await lane.store.close().catch(() => undefined);
+    for (const world of worlds.values()) {
+      await world.proxy.close();
+      await world.sandbox.close();
+    }
+    await redis?.stop();
+    if (root !== '') await rm(root, { recursive: true, force: true });
+  });
+
+  it(`survives ${KILLS} SIGKILLs across ${STORES.length} stores with no refresh token lost`, {
+    timeout: SOAK ? 1_800_000 : 120_000,
+  }, async () => {
+    for (let i = 0; i < KILLS; i++) {
+      const lane = lanes[i % lanes.length] as Lane;
+      const world = worlds.get(lane.mode) as World;
+      const { sandbox, proxy } = world;
+
+      // Widen random moments inside the refreshes: the provider slow to answer (a delay before
+      // it acts), and the answer slow to arrive (held after it acted).
+      sandbox.faults.clear();
+      if (Math.random() < 0.5)
+        sandbox.faults.inject({ kind: 'delay', ms: rand(1, 120) }, rand(1, 3));
+      const held = Math.random() < 0.5;
+      proxy.holdMs = held ? () => rand(0, 40) : 0;
+      if (lane.mode === 'rotated' && !held) tally.rotatedUnheld += 1;
+
+      const run = startRefresher(world, lane, {
+        retry: false,
+        lockTtlMs: 1_000,
+        lockWaitMs: 10_000,
+        ...(lane.mode === 'policy' ? {} : { renewWithinDays: 1_000_000 }),
+      });
+      const earlyKill = Math.random() < 0.1;
+      if (earlyKill) {
+        await Promise.race([delay(rand(0, 120)), run.exited]);
+      } else {
+        const ready = await Promise.race([run.ready, delay(20_000).then(() => false)]);
+        if (!ready) {
+          run.child.kill('SIGKILL');
+          const { code } = await run.exited;
+          throw new Error(`the refresher did not start (exit ${code}): ${run.stderr()}`);
         }
-        const record = await lane.store.load();
-        expect(record, `kill ${i}: ${lane.kind}/${lane.mode} lost its record`).toBeDefined();
-        if (record === undefined) continue;
-        if (lane.folder !== undefined) {
-          const mode = (await stat(join(lane.folder, 'token.json'))).mode & 0o777;
-          expect(mode, 'token file mode').toBe(0o600);
-        }
-        // ...whose refresh token the provider still accepts.
-        tally.proofs += 1;
-        if (await accepted(world, record)) continue;
-        const successor = proxy.successorOf(record.refresh_token);
-        if (lane.mode === 'rotated' && successor !== undefined) {
-          // The documented window: the provider replaced this token, the victim died before saving.
-          tally.windowLosses += 1;
-          if (!held) tally.windowLossesUnheld += 1;
-          await lane.store.save(await login(world));
-          continue;
-        }
+        await Promise.race([delay(rand(0, 300)), run.exited]);
+      }
+      const alive = run.child.exitCode === null && run.child.signalCode === null;
+      if (alive) run.child.kill('SIGKILL');
+      const exit = await run.exited;
+      if (alive) tally.kills += 1;
+      if (earlyKill && !(await run.ready)) tally.killedBeforeReady += 1;
+      tally.refreshesDone += run.lines.filter((l) => l.ok).length;
+      tally.renewalsSeen += run.lines.filter((l) => l.renewed).length;
+      if (!alive) {
+        // It ended by itself: only a refused refresh token (exit 3) could do that.
         tally.lost.push(
-          `kill ${i} (${lane.kind}/${lane.mode}): the stored refresh token ${maskToken(record.refresh_token)} is refused${successor === undefined ? ' and was never renewed' : ''}`,
+          `kill ${i} (${lane.kind}/${lane.mode}): the refresher exited by itself (${exit.code}) after ${JSON.stringify(run.lines.slice(-3))}: ${run.stderr()}`,
         );
+      }
+      sandbox.faults.clear();
+      proxy.holdMs = 0;
+      // Let the provider finish what the victim sent (it acts on a request whose sender died).
+      await proxy.idle();
+
+      // The store parses and holds a record...
+      if (lane.folder !== undefined && existsSync(join(lane.folder, 'token.json.lock'))) {
+        tally.killedHoldingLock += 1;
+      }
+      const record = await lane.store.load();
+      expect(record, `kill ${i}: ${lane.kind}/${lane.mode} lost its record`).toBeDefined();
+      if (record === undefined) continue;
+      if (lane.folder !== undefined) {
+        const mode = (await stat(join(lane.folder, 'token.json'))).mode & 0o777;
+        expect(mode, 'token file mode').toBe(0o600);
+      }
+      // ...whose refresh token the provider still accepts.
+      tally.proofs += 1;
+      if (await accepted(world, record)) continue;
+      const successor = proxy.successorOf(record.refresh_token);
+      if (lane.mode === 'rotated' && successor !== undefined) {
+        // The documented window: the provider replaced this token, the victim died before saving.
+        tally.windowLosses += 1;
+        if (!held) tally.windowLossesUnheld += 1;
         await lane.store.save(await login(world));
+        continue;
       }
-
-      // The end: every lane's store parses and its refresh token works.
-      for (const lane of lanes) {
-        const record = await lane.store.load();
-        expect(record).toBeDefined();
-        tally.proofs += 1;
-        expect(await accepted(worlds.get(lane.mode) as World, record as TokenRecord)).toBe(true);
-      }
-
-      // Temporary files a killed writer left behind (never read; 0600 like the token file).
-      let leftovers = 0;
-      for (const lane of lanes) {
-        if (lane.folder === undefined) continue;
-        for (const name of await readdir(lane.folder)) {
-          if (!name.endsWith('.tmp')) continue;
-          leftovers += 1;
-          expect((await stat(join(lane.folder, name))).mode & 0o777).toBe(0o600);
-        }
-      }
-
-      // A logout after all those crashes leaves no token on disk: neither the file nor leftovers.
-      for (const lane of lanes) {
-        if (lane.folder === undefined) continue;
-        await lane.store.clear();
-        const remaining = (await readdir(lane.folder)).filter(
-          (n) => n.startsWith('token.json') || n.startsWith('.token.json'),
-        );
-        // Lock files (and a killed locker's half-made one) hold a pid and a random id, no token.
-        expect(remaining.filter((n) => !n.startsWith('token.json.lock'))).toEqual([]);
-      }
-
-      const renewals = MODES.reduce((n, m) => n + (worlds.get(m) as World).proxy.renewals(), 0);
-      console.log(
-        `crash loop: ${tally.kills} kills, ${STORES.length} stores, ${tally.lost.length} lost` +
-          ` (${tally.proofs} refresh grants proved the stored token; ${tally.refreshesDone} refreshes and ${renewals} renewals completed by the victims;` +
-          ` ${tally.killedBeforeReady} kills during start-up, ${tally.killedHoldingLock} left a file lock behind, ${leftovers} temporary files left;` +
-          ` in 'rotated' mode ${tally.windowLosses} of ${KILLS / MODES.length} kills landed between a TD renewal and its save,` +
-          ` ${tally.windowLossesUnheld} of ${tally.rotatedUnheld} with no answer held back)`,
+      tally.lost.push(
+        `kill ${i} (${lane.kind}/${lane.mode}): the stored refresh token ${maskToken(record.refresh_token)} is refused${successor === undefined ? ' and was never renewed' : ''}`,
       );
-      expect(tally.lost).toEqual([]);
-      expect(tally.kills).toBeGreaterThanOrEqual(KILLS - 5);
-      // The loop really exercised refreshes and renewals, not only start-ups.
-      expect(tally.refreshesDone).toBeGreaterThan(KILLS / 2);
-      expect(renewals).toBeGreaterThan(KILLS / 4);
-    });
-  },
-);
+      await lane.store.save(await login(world));
+    }
+
+    // The end: every lane's store parses and its refresh token works.
+    for (const lane of lanes) {
+      const record = await lane.store.load();
+      expect(record).toBeDefined();
+      tally.proofs += 1;
+      expect(await accepted(worlds.get(lane.mode) as World, record as TokenRecord)).toBe(true);
+    }
+
+    // Temporary files a killed writer left behind (never read; 0600 like the token file).
+    let leftovers = 0;
+    for (const lane of lanes) {
+      if (lane.folder === undefined) continue;
+      for (const name of await readdir(lane.folder)) {
+        if (!name.endsWith('.tmp')) continue;
+        leftovers += 1;
+        expect((await stat(join(lane.folder, name))).mode & 0o777).toBe(0o600);
+      }
+    }
+
+    // A logout after all those crashes leaves no token on disk: neither the file nor leftovers.
+    for (const lane of lanes) {
+      if (lane.folder === undefined) continue;
+      await lane.store.clear();
+      const remaining = (await readdir(lane.folder)).filter(
+        (n) => n.startsWith('token.json') || n.startsWith('.token.json'),
+      );
+      // Lock files (and a killed locker's half-made one) hold a pid and a random id, no token.
+      expect(remaining.filter((n) => !n.startsWith('token.json.lock'))).toEqual([]);
+    }
+
+    const renewals = MODES.reduce((n, m) => n + (worlds.get(m) as World).proxy.renewals(), 0);
+    console.log(
+      `crash loop: ${tally.kills} kills, ${STORES.length} stores, ${tally.lost.length} lost` +
+        ` (${tally.proofs} refresh grants proved the stored token; ${tally.refreshesDone} refreshes and ${renewals} renewals completed by the victims;` +
+        ` ${tally.killedBeforeReady} kills during start-up, ${tally.killedHoldingLock} left a file lock behind, ${leftovers} temporary files left;` +
+        ` in 'rotated' mode ${tally.windowLosses} of ${KILLS / MODES.length} kills landed between a TD renewal and its save,` +
+        ` ${tally.windowLossesUnheld} of ${tally.rotatedUnheld} with no answer held back)`,
+    );
+    expect(tally.lost).toEqual([]);
+    expect(tally.kills).toBeGreaterThanOrEqual(KILLS - 5);
+    // The loop really exercised refreshes and renewals, not only start-ups.
+    expect(tally.refreshesDone).toBeGreaterThan(KILLS / 2);
+    expect(renewals).toBeGreaterThan(KILLS / 4);
+  });
+});

@@ -35,6 +35,7 @@ async function runFix(warning: string): Promise<void> {
 
 const posix = process.platform !== 'win32';
 
+// Skipped on Windows: file modes (0600, 0700, group and other bits) are a POSIX notion.
 describe.skipIf(!posix)('modes checked on load', () => {
   let sandbox: Sandbox;
   let home: Home;
