@@ -7,10 +7,10 @@
  * @internal
  * @module
  */
-import { randomBytes } from 'node:crypto';
 import { constants, promises as fsp } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { StoreError } from '../errors.js';
+import { randomHex } from '../util/random.js';
 
 /** Mode of every file td-token writes: owner read/write only. */
 export const FILE_MODE = 0o600;
@@ -109,7 +109,7 @@ export async function writeFileAtomic(
   options: AtomicWriteOptions = {},
 ): Promise<{ ino: number }> {
   const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const temp = join(dir, `.${basename(path)}.${randomHex(6)}.tmp`);
   let handle: fsp.FileHandle | undefined;
   let stage = 'write';
   let ino = 0;

@@ -18,12 +18,12 @@
  * @internal
  * @module
  */
-import { randomBytes } from 'node:crypto';
 import { constants, promises as fsp } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { StoreError } from '../errors.js';
+import { randomHex } from '../util/random.js';
 import { ensureFolder, FILE_MODE, fileStoreError, shellQuote } from './atomic-file.js';
 import {
   lockLostError,
@@ -125,7 +125,7 @@ function isStale(result: ReadResult, now: number, unreadableStaleMs: number): bo
  * Returns false when it exists.
  */
 async function createExclusive(path: string, content: string): Promise<boolean> {
-  const temp = `${path}.${randomBytes(6).toString('hex')}.new`;
+  const temp = `${path}.${randomHex(6)}.new`;
   await fsp.writeFile(temp, content, { mode: FILE_MODE, flag: 'wx' });
   try {
     await fsp.link(temp, path);
@@ -205,7 +205,7 @@ class Guard {
    * delete it if it is the one we judged abandoned, or put it back if someone took it since.
    */
   async #breakAbandoned(raw: string): Promise<void> {
-    const aside = `${this.#path}.${randomBytes(6).toString('hex')}.stale`;
+    const aside = `${this.#path}.${randomHex(6)}.stale`;
     try {
       await fsp.rename(this.#path, aside);
     } catch (cause) {

@@ -15,7 +15,6 @@
  */
 import { promises as fsp, type Stats, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import type { TokenRecord } from '../token.js';
 import { parseTokenRecord, serializeTokenRecord, validateTokenRecord } from '../token.js';
 import {
@@ -42,6 +41,15 @@ export interface FileStoreOptions {
   codec?: RecordCodec | undefined;
   /** How long `revision()` may reuse its last look at the file, ms (default 1; 0 = always look). */
   revisionIntervalMs?: number | undefined;
+}
+
+/**
+ * A monotonic clock in ms for the revision cache. `process.uptime()` is monotonic (it is
+ * `uv_hrtime` underneath) and, unlike `performance.now()`, loads no `perf_hooks` modules on the
+ * start-up path of `td-token token`.
+ */
+function monotonicMs(): number {
+  return process.uptime() * 1000;
 }
 
 function revisionOf(s: Stats): string {
@@ -114,7 +122,7 @@ export class FileStore implements TokenStore {
     }
     this.#checkMode(stats);
     // The revision of exactly the version read (files are only ever replaced, never rewritten).
-    this.#revisionAt = performance.now();
+    this.#revisionAt = monotonicMs();
     this.#revision = revisionOf(stats);
     return parseTokenRecord(await this.#codec.decode(text, path), path);
   }
@@ -164,7 +172,7 @@ export class FileStore implements TokenStore {
 
   /** Inode, size and times of the token file, looked at most once per `revisionIntervalMs`. */
   revision(): string {
-    const now = performance.now();
+    const now = monotonicMs();
     if (now - this.#revisionAt < this.#interval) return this.#revision;
     this.#revisionAt = now;
     this.#revision = this.#stat();
@@ -209,7 +217,7 @@ export class FileStore implements TokenStore {
    * the next look reports a change instead of hiding theirs.
    */
   #noteOwn(ino: number | undefined): void {
-    this.#revisionAt = performance.now();
+    this.#revisionAt = monotonicMs();
     const s = statSync(this.location, { throwIfNoEntry: false });
     const ours = ino === undefined ? s === undefined : s?.ino === ino;
     const now = s ? revisionOf(s) : 'none';

@@ -4,9 +4,9 @@
  * @internal
  * @module
  */
-import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { StoreError } from '../errors.js';
+import { randomHex } from '../util/random.js';
 import type { LockOptions } from './types.js';
 
 /** How long `lock()` waits by default, ms. */
@@ -36,7 +36,7 @@ export function resolveLockOptions(options: LockOptions | undefined): ResolvedLo
 
 /** A random value that identifies one holder of one lock. */
 export function newLockToken(): string {
-  return randomBytes(16).toString('hex');
+  return randomHex(16);
 }
 
 /**
