@@ -273,6 +273,24 @@ function takeCode(ctx: SandboxContext, app: SandboxApp, code: string) {
   return entry;
 }
 
+/**
+ * The code grant's checks, the same for both providers: `code` and `redirect_uri` present, the
+ * code this app's, unused and unexpired, and issued for that redirect URI. The code's entry, or
+ * the error answer.
+ */
+function redeemCode(ctx: SandboxContext, app: SandboxApp, form: URLSearchParams) {
+  const code = form.get('code');
+  const redirectUri = form.get('redirect_uri');
+  if (code === null || code === '' || redirectUri === null) {
+    return oauthError(400, 'invalid_request');
+  }
+  const entry = takeCode(ctx, app, code);
+  if (entry === undefined || entry.redirectUri !== redirectUri) {
+    return oauthError(400, 'invalid_grant');
+  }
+  return entry;
+}
+
 // ---------------------------------------------------------------- TD Ameritrade
 
 function tdToken(ctx: SandboxContext, parsed: ParsedBody): Answer {
@@ -292,15 +310,8 @@ function tdToken(ctx: SandboxContext, parsed: ParsedBody): Answer {
   const refreshLifetimeSec = Math.floor(ctx.settings.refreshTokenLifetimeMs / 1000);
 
   if (grantType === 'authorization_code') {
-    const code = form.get('code');
-    const redirectUri = form.get('redirect_uri');
-    if (code === null || code === '' || redirectUri === null) {
-      return oauthError(400, 'invalid_request');
-    }
-    const entry = takeCode(ctx, app, code);
-    if (entry === undefined || entry.redirectUri !== redirectUri) {
-      return oauthError(400, 'invalid_grant');
-    }
+    const entry = redeemCode(ctx, app, form);
+    if ('status' in entry) return entry;
     const accessToken = issueAccessToken(ctx, app, entry.username);
     if (!offline && ctx.settings.requireAccessTypeOfflineForCodeGrant) {
       return {
@@ -404,15 +415,8 @@ function schwabToken(ctx: SandboxContext, req: IncomingMessage, parsed: ParsedBo
   if (grantType === null) return oauthError(400, 'invalid_request');
 
   if (grantType === 'authorization_code') {
-    const code = form.get('code');
-    const redirectUri = form.get('redirect_uri');
-    if (code === null || code === '' || redirectUri === null) {
-      return oauthError(400, 'invalid_request');
-    }
-    const entry = takeCode(ctx, app, code);
-    if (entry === undefined || entry.redirectUri !== redirectUri) {
-      return oauthError(400, 'invalid_grant');
-    }
+    const entry = redeemCode(ctx, app, form);
+    if ('status' in entry) return entry;
     // A new browser login supersedes every earlier refresh token of the app.
     for (const issued of ctx.state.refreshTokens.values()) {
       if (issued.clientId === app.clientId && issued.status === 'active') {
