@@ -76,6 +76,15 @@ try {
     `\nsecret scan: ${result.secrets} secrets issued, ${result.bytes} bytes of output scanned, ${result.leaks.length} leaks\n`,
   );
   process.stdout.write(`secret scan: output of ${children} child processes included\n`);
+  // Vitest's own summary, restated in the plain 'N passed, N failed' form other tools read.
+  const plain = output.toString('latin1').replace(/\x1b\[[0-9;]*m/g, '');
+  const summary = [...plain.matchAll(/^\s*Tests\s+(.+)$/gm)].at(-1)?.[1] ?? '';
+  const count = (word) => Number(new RegExp(`(\\d+) ${word}`).exec(summary)?.[1] ?? 0);
+  if (summary !== '') {
+    process.stdout.write(
+      `tests: ${count('passed')} passed, ${count('failed')} failed, ${count('skipped')} skipped\n`,
+    );
+  }
   if (result.leaks.length > 0) {
     scanFailed = true;
     process.stderr.write(
