@@ -145,6 +145,12 @@ export function tokenRecordFromResponse(
   response: TokenResponse,
   options: RecordOptions,
 ): TokenRecord {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('"options" must be an object');
+  }
+  if (typeof options.receivedAt !== 'number' || !Number.isFinite(options.receivedAt)) {
+    throw new TypeError('"receivedAt" must be a number');
+  }
   assertTokenResponse(response);
   const { receivedAt, previous } = options;
   const expiresIn = response.expires_in ?? options.defaultExpiresInSec ?? 1800;
@@ -191,6 +197,28 @@ export function tokenRecordFromResponse(
   return record;
 }
 
+function checkSource(source: string): void {
+  if (typeof source !== 'string') throw new TypeError('"source" must be a string');
+}
+
+function checkRecord(record: TokenRecord): void {
+  if (typeof record !== 'object' || record === null || Array.isArray(record)) {
+    throw new TypeError('"record" must be a TokenRecord');
+  }
+}
+
+function checkNumber(value: number, name: string): void {
+  if (typeof value !== 'number' || Number.isNaN(value)) {
+    throw new TypeError(`"${name}" must be a number`);
+  }
+}
+
+/**
+ * Times below this (3 March 1973 in ms, but the year 5138 in seconds) are taken for seconds since
+ * the epoch: another tool's token file, or a hand edit. td-token stores ms.
+ */
+const SECONDS_LOOKALIKE_BELOW = 1e11;
+
 function invalidRecord(source: string, problem: string): StoreError {
   return new StoreError(
     'invalid_token_file',
@@ -203,6 +231,7 @@ function invalidRecord(source: string, problem: string): StoreError {
  * path, `sqlite:/path#profile`, `redis://host/key`) for the error message.
  */
 export function validateTokenRecord(value: unknown, source: string): TokenRecord {
+  checkSource(source);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw invalidRecord(source, 'is not a JSON object');
   }
@@ -231,12 +260,24 @@ export function validateTokenRecord(value: unknown, source: string): TokenRecord
   return v as unknown as TokenRecord;
 }
 
-/** Parse a stored record's text (a token file, a database value). */
+/**
+ * Parse a stored record's text (a token file, a database value). A leading UTF-8 byte order mark
+ * (some editors add one) is ignored. Besides {@link validateTokenRecord}'s checks, it refuses
+ * times that look like seconds rather than ms since the epoch (0 aside: long expired), and a
+ * `version` newer than this release writes.
+ *
+ * @throws StoreError `invalid_token_file` naming the problem, `source` and the fix.
+ * @example
+ * const record = parseTokenRecord(await readFile(path, 'utf8'), path);
+ */
 export function parseTokenRecord(text: string, source: string): TokenRecord {
-  if (text.trim() === '') throw invalidRecord(source, 'is empty');
+  if (typeof text !== 'string') throw new TypeError('"text" must be a string');
+  checkSource(source);
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  if (body.trim() === '') throw invalidRecord(source, 'is empty');
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = JSON.parse(body);
   } catch (cause) {
     throw new StoreError(
       'invalid_token_file',
@@ -244,7 +285,23 @@ export function parseTokenRecord(text: string, source: string): TokenRecord {
       { cause },
     );
   }
-  return validateTokenRecord(value, source);
+  const record = validateTokenRecord(value, source);
+  for (const field of ['expires_at', 'refresh_token_expires_at'] as const) {
+    const n = record[field];
+    if (n > 0 && n < SECONDS_LOOKALIKE_BELOW) {
+      throw new StoreError(
+        'invalid_token_file',
+        `the token record in ${source} has a ${field} of ${n}, which looks like seconds since the epoch; td-token stores ms. multiply it by 1000, or run 'td-token login' to replace the record`,
+      );
+    }
+  }
+  if (record.version !== undefined && record.version > TOKEN_RECORD_VERSION) {
+    throw new StoreError(
+      'invalid_token_file',
+      `the token record in ${source} has version ${record.version}, newer than the version ${TOKEN_RECORD_VERSION} this td-token writes: a newer td-token saved it. upgrade td-token to the latest release`,
+    );
+  }
+  return record;
 }
 
 /**
@@ -252,6 +309,7 @@ export function parseTokenRecord(text: string, source: string): TokenRecord {
  * the extras, two-space indented, with a final newline.
  */
 export function serializeTokenRecord(record: TokenRecord): string {
+  checkRecord(record);
   const ordered: Record<string, unknown> = {};
   for (const field of SEED_FIELDS) ordered[field] = record[field];
   for (const [key, value] of Object.entries(record)) {
@@ -262,16 +320,22 @@ export function serializeTokenRecord(record: TokenRecord): string {
 
 /** True while the access token stays valid for at least `marginMs` more. */
 export function isAccessTokenFresh(record: TokenRecord, now: number, marginMs = 0): boolean {
+  checkRecord(record);
+  checkNumber(now, 'now');
+  checkNumber(marginMs, 'marginMs');
   return record.expires_at - marginMs > now;
 }
 
 /** True once the refresh token can no longer be used. */
 export function isRefreshTokenExpired(record: TokenRecord, now: number): boolean {
+  checkRecord(record);
+  checkNumber(now, 'now');
   return record.refresh_token_expires_at <= now;
 }
 
 /** A token shortened for people to read: never enough of it to use. */
 export function maskToken(token: string): string {
+  if (typeof token !== 'string') throw new TypeError('"token" must be a string');
   if (token.length <= 8) return '****';
   return `${token.slice(0, 4)}…(${token.length} chars)`;
 }

@@ -142,9 +142,9 @@ describe('the stored record', () => {
       provider: 'tdameritrade',
       token_type: 'Bearer',
       scope: 's',
-      refresh_token_expires_at: 2,
+      refresh_token_expires_at: 1_700_000_000_002,
       refresh_token: 'r',
-      expires_at: 1,
+      expires_at: 1_700_000_000_001,
       access_token: 'a',
     };
     const text = serializeTokenRecord(record);
@@ -214,5 +214,174 @@ describe('freshness and masking', () => {
     const masked = maskToken('abcdefghijklmnopqrstuvwxyz');
     expect(masked).toBe('abcd…(26 chars)');
     expect(masked).not.toContain('efgh');
+  });
+});
+
+describe('reading stored records', () => {
+  const FILE = '/home/u/.config/td-token/token.json';
+
+  it('ignores a leading UTF-8 byte order mark', () => {
+    const text = `\uFEFF${JSON.stringify(SEED_TOKEN_JSON, null, 2)}\n`;
+    expect(parseTokenRecord(text, FILE)).toEqual(SEED_TOKEN_JSON);
+    // from bytes, as a file read with an editor's BOM gives it
+    const bytes = Buffer.concat([
+      Buffer.from([0xef, 0xbb, 0xbf]),
+      Buffer.from(JSON.stringify(SEED_TOKEN_JSON)),
+    ]);
+    expect(parseTokenRecord(bytes.toString('utf8'), FILE)).toEqual(SEED_TOKEN_JSON);
+    // a BOM alone is still empty
+    expect(errorOf(() => parseTokenRecord('\uFEFF', FILE)).message).toContain(`${FILE} is empty`);
+  });
+
+  it.each([
+    ['expires_at', 1_639_422_978],
+    ['refresh_token_expires_at', 1_647_197_178],
+    ['expires_at', 99_999_999_999],
+  ] as const)(
+    'refuses a %s in seconds (%d): names the field, the file and the fix',
+    (field, value) => {
+      const text = JSON.stringify({ ...SEED_TOKEN_JSON, [field]: value });
+      const error = errorOf(() => parseTokenRecord(text, FILE));
+      expect(error).toBeInstanceOf(StoreError);
+      expect(error.code).toBe('invalid_token_file');
+      expect(error.message).toBe(
+        `the token record in ${FILE} has a ${field} of ${value}, which looks like seconds since the epoch; td-token stores ms. multiply it by 1000, or run 'td-token login' to replace the record`,
+      );
+    },
+  );
+
+  it('takes ms from 1e11 on, and 0 (long expired)', () => {
+    const text = JSON.stringify({
+      ...SEED_TOKEN_JSON,
+      expires_at: 1e11,
+      refresh_token_expires_at: 0,
+    });
+    expect(parseTokenRecord(text, FILE)).toMatchObject({
+      expires_at: 1e11,
+      refresh_token_expires_at: 0,
+    });
+  });
+
+  it('refuses a version newer than this release writes, saying to upgrade', () => {
+    const next = TOKEN_RECORD_VERSION + 1;
+    const error = errorOf(() =>
+      parseTokenRecord(JSON.stringify({ ...SEED_TOKEN_JSON, version: next }), FILE),
+    );
+    expect(error).toBeInstanceOf(StoreError);
+    expect(error.code).toBe('invalid_token_file');
+    expect(error.message).toBe(
+      `the token record in ${FILE} has version ${next}, newer than the version ${TOKEN_RECORD_VERSION} this td-token writes: a newer td-token saved it. upgrade td-token to the latest release`,
+    );
+    const current = { ...SEED_TOKEN_JSON, version: TOKEN_RECORD_VERSION };
+    expect(parseTokenRecord(JSON.stringify(current), FILE)).toEqual(current);
+  });
+});
+
+describe('argument checks', () => {
+  const record = validateTokenRecord({ ...SEED_TOKEN_JSON }, 't');
+  const body = { access_token: 'a', refresh_token: 'r' };
+
+  it.each([
+    [
+      'tokenRecordFromResponse without options',
+      () => tokenRecordFromResponse(body, undefined as never),
+      '"options" must be an object',
+    ],
+    [
+      'tokenRecordFromResponse with null options',
+      () => tokenRecordFromResponse(body, null as never),
+      '"options" must be an object',
+    ],
+    [
+      'tokenRecordFromResponse without receivedAt',
+      () => tokenRecordFromResponse(body, {} as never),
+      '"receivedAt" must be a number',
+    ],
+    [
+      'tokenRecordFromResponse with a string receivedAt',
+      () => tokenRecordFromResponse(body, { receivedAt: '1' as never }),
+      '"receivedAt" must be a number',
+    ],
+    [
+      'tokenRecordFromResponse with NaN',
+      () => tokenRecordFromResponse(body, { receivedAt: Number.NaN }),
+      '"receivedAt" must be a number',
+    ],
+    [
+      'tokenRecordFromResponse with Infinity',
+      () => tokenRecordFromResponse(body, { receivedAt: Number.POSITIVE_INFINITY }),
+      '"receivedAt" must be a number',
+    ],
+    [
+      'parseTokenRecord with a Buffer',
+      () => parseTokenRecord(Buffer.from('{}') as never, 'x'),
+      '"text" must be a string',
+    ],
+    [
+      'parseTokenRecord with undefined',
+      () => parseTokenRecord(undefined as never, 'x'),
+      '"text" must be a string',
+    ],
+    [
+      'parseTokenRecord without a source',
+      () => parseTokenRecord('{}', undefined as never),
+      '"source" must be a string',
+    ],
+    [
+      'validateTokenRecord without a source',
+      () => validateTokenRecord(record, undefined as never),
+      '"source" must be a string',
+    ],
+    [
+      'validateTokenRecord with a number source',
+      () => validateTokenRecord(record, 3 as never),
+      '"source" must be a string',
+    ],
+    [
+      'serializeTokenRecord with undefined',
+      () => serializeTokenRecord(undefined as never),
+      '"record" must be a TokenRecord',
+    ],
+    [
+      'serializeTokenRecord with a string',
+      () => serializeTokenRecord('{}' as never),
+      '"record" must be a TokenRecord',
+    ],
+    [
+      'isAccessTokenFresh with null',
+      () => isAccessTokenFresh(null as never, 1),
+      '"record" must be a TokenRecord',
+    ],
+    [
+      'isAccessTokenFresh without now',
+      () => isAccessTokenFresh(record, undefined as never),
+      '"now" must be a number',
+    ],
+    [
+      'isAccessTokenFresh with a Date',
+      () => isAccessTokenFresh(record, new Date() as never),
+      '"now" must be a number',
+    ],
+    [
+      'isAccessTokenFresh with a string margin',
+      () => isAccessTokenFresh(record, 1, '60000' as never),
+      '"marginMs" must be a number',
+    ],
+    [
+      'isRefreshTokenExpired with undefined',
+      () => isRefreshTokenExpired(undefined as never, 1),
+      '"record" must be a TokenRecord',
+    ],
+    [
+      'isRefreshTokenExpired with NaN',
+      () => isRefreshTokenExpired(record, Number.NaN),
+      '"now" must be a number',
+    ],
+    ['maskToken with undefined', () => maskToken(undefined as never), '"token" must be a string'],
+    ['maskToken with a number', () => maskToken(12345678901 as never), '"token" must be a string'],
+  ])('%s: TypeError', (_name, run, message) => {
+    const error = errorOf(run);
+    expect(error).toBeInstanceOf(TypeError);
+    expect(error.message).toBe(message);
   });
 });

@@ -52,7 +52,11 @@ export function codeChallengeS256(codeVerifier: string): string {
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1
  */
 export function createAuthorizationRequest(provider: Provider): AuthorizationRequest {
-  if (typeof provider !== 'object' || provider === null) {
+  if (
+    typeof provider !== 'object' ||
+    provider === null ||
+    typeof provider.authorizationUrl !== 'function'
+  ) {
     throw new TypeError('"provider" must be a Provider');
   }
   const state = generateState();

@@ -17,8 +17,9 @@ import {
   postTokenRequest,
   readBody,
   type SendOptions,
+  unansweredRequest,
 } from './http.js';
-import { type RetryOptions, withRetry } from './retry.js';
+import { doNotRetry, type RetryOptions, withRetry } from './retry.js';
 
 /** What the combined grant functions accept. */
 export interface GrantOptions {
@@ -206,19 +207,62 @@ export async function processRefreshTokenResponse(
   return provider.toRecord(body, options.receivedAt, options.previous);
 }
 
+/**
+ * The error for a request that must not be sent twice (a code grant, a renewing refresh) whose
+ * answer never arrived, given what happened (`the token endpoint ... did not answer within ...`).
+ */
+type LostAnswer = (happened: string, cause: unknown) => ProviderError;
+
+function codeGrantLost(happened: string, cause: unknown): ProviderError {
+  return new ProviderError(
+    'provider_unavailable',
+    `${happened} after the authorization code was sent: the provider may have used the code, and a code works only once, so td-token did not send it again. start the login again with 'td-token login'`,
+    { cause },
+  );
+}
+
+function renewalLost(happened: string, cause: unknown): ProviderError {
+  return new ProviderError(
+    'provider_unavailable',
+    `${happened}, so the answer to the refresh-token renewal was lost: TD may have issued a new refresh token and retired the old one, and td-token did not send the request again. run 'td-token refresh' again; if it says to log in, run 'td-token login'`,
+    { cause },
+  );
+}
+
+/**
+ * Run one grant with bounded retries. With `lost` (a grant the provider must not process twice),
+ * a failure after which the provider may have processed the request (a timeout, a connection
+ * dropped after sending) is never retried: it becomes `lost`'s error. Answers that show the
+ * request was not processed (429, 5xx, an HTML page) are retried as usual.
+ */
 function runWithRetry<T>(
   fn: () => Promise<T>,
   retry: RetryOptions | false | undefined,
   signal: AbortSignal | undefined,
+  lost?: LostAnswer,
 ): Promise<T> {
-  if (retry === false) return fn();
-  return withRetry(fn, { ...retry, signal: retry?.signal ?? signal });
+  const once =
+    lost === undefined
+      ? fn
+      : async () => {
+          try {
+            return await fn();
+          } catch (error) {
+            const happened = unansweredRequest(error);
+            if (happened === undefined) throw error;
+            throw doNotRetry(lost(happened, error));
+          }
+        };
+  if (retry === false) return once();
+  return withRetry(once, { ...retry, signal: retry?.signal ?? signal });
 }
 
 /**
  * The code grant from a bare code or the whole redirected URL. A URL is parsed with
  * {@link parseCallbackUrl} (state checked against `expectedState`); a bare code is decoded once
- * only if it holds `%XX` sequences. Transient failures are retried (`retry`).
+ * only if it holds `%XX` sequences. Transient failures are retried (`retry`), except a timeout or
+ * a connection dropped after the code was sent: the provider may have used the (single-use)
+ * code, so that fails at once with `provider_unavailable`, saying to log in again.
  *
  * @example
  * const { url, state, codeVerifier } = createAuthorizationRequest(provider);
@@ -257,13 +301,16 @@ export async function exchangeAuthorizationCode(
     },
     options.retry,
     options.signal,
+    codeGrantLost,
   );
 }
 
 /**
  * The refresh grant for `previous`, returning the new record. `renewRefreshToken` asks TD for a
  * new 90-day refresh token (`access_type=offline`); other providers ignore it. Transient
- * failures are retried (`retry`); a dead refresh token is never retried.
+ * failures are retried (`retry`); a dead refresh token is never retried. A renewal that timed
+ * out or lost its connection after it was sent is not retried either: TD may have rotated the
+ * refresh token, so it fails at once with `provider_unavailable` saying what to run next.
  *
  * @throws LoginRequiredError when the refresh token expired or was revoked.
  * @example
@@ -284,6 +331,7 @@ export async function refreshAccessToken(
   }
   const timeoutMs = checkTimeout(options.timeoutMs);
   const now = options.now ?? Date.now;
+  const renewing = options.renewRefreshToken === true && provider.canRenewRefreshToken;
   return runWithRetry(
     async () => {
       const response = await sendRefreshTokenGrant(provider, previous.refresh_token, {
@@ -302,5 +350,6 @@ export async function refreshAccessToken(
     },
     options.retry,
     options.signal,
+    renewing ? renewalLost : undefined,
   );
 }

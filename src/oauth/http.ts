@@ -1,7 +1,8 @@
 /**
  * Sending a token request: a form `POST` with a timeout combined with the caller's signal, no
  * redirects followed (a token request's body must not be replayed elsewhere), and network
- * failures turned into `provider_unavailable`.
+ * failures turned into `provider_unavailable`, remembering which of them may have reached the
+ * provider ({@link unansweredRequest}).
  *
  * @module
  */
@@ -62,36 +63,102 @@ function isTimeout(error: unknown): boolean {
   );
 }
 
+/** Failures that happen before a request's first byte leaves: no name, no route, no listener. */
+const NEVER_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/**
+ * True when an error along the cause chain shows the request never reached the provider: the
+ * connection was refused, the name or route not found, or the TLS handshake failed.
+ */
+function neverSent(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string') {
+      if (NEVER_SENT_CODES.has(code)) return true;
+      if (/CERT|TLS|SSL/.test(code)) return true;
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
+ * The failures {@link toNetworkError} made of requests the provider may have received and
+ * processed (a timeout, a connection dropped after sending), with what happened, for people.
+ */
+const unanswered = new WeakMap<object, string>();
+
+/**
+ * What happened, when `error` came from a request the provider may have processed although no
+ * answer arrived (a timeout, a connection dropped after the request was sent): e.g. `the token
+ * endpoint api.tdameritrade.com did not answer within 30000 ms`. Undefined for everything else,
+ * including failures that show the request was not processed (a refused connection, 429, 5xx,
+ * an HTML page). A non-idempotent request (a code grant, a renewing refresh) must not be sent
+ * again after such a failure.
+ *
+ * @internal
+ */
+export function unansweredRequest(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null ? unanswered.get(error) : undefined;
+}
+
 /**
  * A fetch failure as td-token's error: the caller's own abort is rethrown untouched; a timeout or a
  * network failure becomes `provider_unavailable` (transient) with the original as `cause`.
  *
  * @param what names the endpoint for people, e.g. `the token endpoint api.schwabapi.com`.
+ * @param options.stage `request` while waiting for the answer's headers, `body` while reading
+ *   the body of an answer whose `status` is known.
  */
 export function toNetworkError(
   error: unknown,
   what: string,
-  options: { signal?: AbortSignal | undefined; timeoutMs: number; stage: 'request' | 'body' },
+  options: {
+    signal?: AbortSignal | undefined;
+    timeoutMs: number;
+    stage: 'request' | 'body';
+    status?: number | undefined;
+  },
 ): unknown {
   if (options.signal?.aborted) return options.signal.reason ?? error;
   if (error instanceof ProviderError) return error;
+  // Whether the provider may have processed the request: not when it was never sent, and not
+  // when its answer's status already said it was not (5xx, 429) before the body broke off.
+  const status = options.status;
+  const refused = status !== undefined && (status >= 500 || status === 429);
   if (isTimeout(error)) {
-    return new ProviderError(
+    const happened = `${what} did not answer within ${options.timeoutMs} ms`;
+    const result = new ProviderError(
       'provider_unavailable',
-      `${what} did not answer within ${options.timeoutMs} ms. try again in a few minutes (td-token retries on its own), or raise the timeout`,
+      `${happened}. try again in a few minutes (td-token retries on its own), or raise the timeout`,
       { cause: error },
     );
+    if (!refused) unanswered.set(result, happened);
+    return result;
   }
   const code = networkErrorCode(error) ?? 'network error';
+  const notSent = options.stage === 'request' && neverSent(error);
   const problem =
     options.stage === 'body'
       ? `dropped the connection while sending its answer (${code})`
-      : `could not be reached (${code})`;
-  return new ProviderError(
+      : notSent
+        ? `could not be reached (${code})`
+        : `dropped the connection before answering (${code})`;
+  const result = new ProviderError(
     'provider_unavailable',
     `${what} ${problem}. check the network connection and the URL, then try again (td-token retries on its own)`,
     { cause: error },
   );
+  if (!notSent && !refused) unanswered.set(result, `${what} ${problem}`);
+  return result;
 }
 
 /** The signal a request runs under: the caller's, and a timeout. */
@@ -166,6 +233,7 @@ export async function readBody(
       signal: options.signal,
       timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       stage: 'body',
+      status: response.status,
     });
   }
 }

@@ -13,7 +13,10 @@ export interface RetryOptions {
   retries?: number;
   /** The first backoff, ms (default 500); it doubles each retry. */
   baseDelayMs?: number;
-  /** No wait is longer than this, `Retry-After` included (default 30 000). */
+  /**
+   * No wait is longer than this (default 30 000). An error whose `Retry-After` asks for longer
+   * is thrown at once instead of being retried early.
+   */
   maxDelayMs?: number;
   /** Waits `ms`; tests pass a fake (default: a timer). */
   sleep?: (ms: number) => Promise<void>;
@@ -23,6 +26,20 @@ export interface RetryOptions {
   signal?: AbortSignal | undefined;
   /** Called before each wait, e.g. to log it. */
   onRetry?: (info: { attempt: number; delayMs: number; error: unknown }) => void;
+}
+
+/** Errors that must be thrown as they are, transient or not (see {@link doNotRetry}). */
+const final = new WeakSet<object>();
+
+/**
+ * Mark `error` so that {@link withRetry} throws it at once although it is transient: a request
+ * that must not be sent twice. Returns `error`.
+ *
+ * @internal
+ */
+export function doNotRetry<E extends object>(error: E): E {
+  final.add(error);
+  return error;
 }
 
 /** The defaults of {@link RetryOptions}. */
@@ -55,7 +72,9 @@ export function backoffDelay(
 /**
  * Run `fn` (attempt 1, 2, ...) until it resolves, retrying only td-token errors that are
  * `transient` (`rate_limited`, `provider_unavailable`), at most `retries` times. Anything else is
- * thrown at once; after the last retry the last error is thrown.
+ * thrown at once; after the last retry the last error is thrown. A `Retry-After` longer than
+ * `maxDelayMs` is not cut short: its error (which names the wait) is thrown at once, since
+ * asking again early would only be refused again.
  *
  * @example
  * const record = await withRetry(() => refreshOnce(), { retries: 2 });
@@ -78,7 +97,8 @@ export async function withRetry<T>(
       return await fn(attempt);
     } catch (error) {
       if (!isTdTokenError(error) || !error.transient || attempt > retries) throw error;
-      if (signal?.aborted) throw error;
+      if (signal?.aborted || final.has(error)) throw error;
+      if (error.retryAfterMs !== undefined && error.retryAfterMs > maxDelayMs) throw error;
       const delayMs = backoffDelay(attempt, error, { baseDelayMs, maxDelayMs, random });
       options.onRetry?.({ attempt, delayMs, error });
       await sleep(delayMs);

@@ -35,7 +35,8 @@ export function defaultSettings(flavor: SandboxFlavor): SandboxSettings {
     refreshTokenLifetimeMs: flavor === 'tdameritrade' ? 90 * DAY_MS : 7 * DAY_MS,
     invalidateOldRefreshTokenOnRenewal: true,
     rateLimitPerMinute: 120,
-    requireAccessTypeOfflineForCodeGrant: false,
+    // Uncertain whether TD gave a refresh token without it: the stricter choice by default.
+    requireAccessTypeOfflineForCodeGrant: true,
     loginRequestLifetimeMs: 10 * 60_000,
     credentials: undefined,
   };

@@ -1,8 +1,11 @@
 /**
  * Every grant, both flavors, over real HTTP against the sandbox started here: login, code
  * exchange, refresh (TD with and without renewal), an API call with the token, each injected
- * fault on a refresh, and the failures a person must fix by logging in again. After every failure
- * the previous record's refresh token is shown to still work by a later successful refresh.
+ * fault on a refresh and on the code grant, and the failures a person must fix by logging in
+ * again. After every failure the previous record's refresh token is shown to still work by a
+ * later successful refresh. The grants the provider must not process twice (the single-use code,
+ * TD's renewing refresh) are shown never to be sent again after a timeout or a dropped
+ * connection, counted by the sandbox.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoginRequiredError, TdTokenError, TokenExpiredError } from '../../src/errors.js';
@@ -73,6 +76,31 @@ async function callAccounts(provider: Provider, accessToken: string): Promise<Re
   });
 }
 
+/** Wait (bounded) for a condition no event reports, such as a sandbox counter. */
+async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** A fetch that records every request body it sends. */
+function recordingFetch(): typeof fetch & { bodies: string[] } {
+  const bodies: string[] = [];
+  const recorder = (input: string | URL | Request, init?: RequestInit) => {
+    bodies.push(typeof init?.body === 'string' ? init.body : '');
+    return fetch(input, init);
+  };
+  return Object.assign(recorder as typeof fetch, { bodies });
+}
+
+const CODE_LOST =
+  /^the token endpoint 127\.0\.0\.1:\d+ (did not answer within 200 ms|dropped the connection before answering \([A-Z_]+\)) after the authorization code was sent: the provider may have used the code, and a code works only once, so td-token did not send it again\. start the login again with 'td-token login'$/;
+
+const RENEWAL_LOST =
+  /^the token endpoint 127\.0\.0\.1:\d+ (did not answer within 200 ms|dropped the connection before answering \([A-Z_]+\)), so the answer to the refresh-token renewal was lost: TD may have issued a new refresh token and retired the old one, and td-token did not send the request again\. run 'td-token refresh' again; if it says to log in, run 'td-token login'$/;
+
 async function failure(promise: Promise<unknown>): Promise<TdTokenError> {
   try {
     await promise;
@@ -114,6 +142,25 @@ describe.each(['tdameritrade', 'schwab'] as const)('%s grants against the sandbo
     const response = await callAccounts(s.provider, record.access_token);
     expect(response.status).toBe(200);
     expect(await response.json()).toBeTruthy();
+  });
+
+  it('the code grant gets a refresh token from the strict default sandbox (TD: access_type=offline sent)', async () => {
+    if (flavor === 'tdameritrade') {
+      expect(s.sandbox.settings.requireAccessTypeOfflineForCodeGrant).toBe(true);
+    }
+    const request = createAuthorizationRequest(s.provider);
+    const callback = await approveInSandbox(request.url);
+    const recorder = recordingFetch();
+    const record = await exchangeAuthorizationCode(s.provider, callback, {
+      ...s.options({ fetch: recorder }),
+      expectedState: request.state,
+    });
+    expect(recorder.bodies).toHaveLength(1);
+    const sent = new URLSearchParams(recorder.bodies[0]);
+    expect(sent.get('grant_type')).toBe('authorization_code');
+    expect(sent.get('access_type')).toBe(flavor === 'tdameritrade' ? 'offline' : null);
+    expect(record.refresh_token).toMatch(/.{20,}/);
+    expect(record.refresh_token_issued_at).toBe(record.issued_at);
   });
 
   it('refresh: a new access token that works, the refresh token and its expiry kept', async () => {
@@ -205,6 +252,75 @@ describe.each(['tdameritrade', 'schwab'] as const)('%s grants against the sandbo
       if (fault.kind === 'rate-limit') expect(options.waits).toEqual([2_000, 2_000]);
       expect(next.refresh_token).toBe(login.refresh_token);
       expect((await callAccounts(s.provider, next.access_token)).status).toBe(200);
+    });
+  });
+
+  const answered = faults.filter((f) => f.fault.kind !== 'delay' && f.fault.kind !== 'drop');
+
+  describe.each(answered)('the code grant meeting $name', ({ fault }) => {
+    it('is retried once and succeeds: the provider did not use the code', async () => {
+      const request = createAuthorizationRequest(s.provider);
+      const callback = await approveInSandbox(request.url);
+      s.sandbox.resetCounters();
+      s.sandbox.faults.inject(fault);
+      const options = s.options();
+      const record = await exchangeAuthorizationCode(s.provider, callback, {
+        ...options,
+        expectedState: request.state,
+      });
+      expect(s.sandbox.counters().token.authorization_code).toBe(2);
+      expect(s.sandbox.counters().token.ok).toBe(1);
+      expect(options.waits).toHaveLength(1);
+      if (fault.kind === 'rate-limit') expect(options.waits).toEqual([2_000]);
+      expect(validateTokenRecord(record, 'test')).toBe(record);
+      expect((await callAccounts(s.provider, record.access_token)).status).toBe(200);
+    });
+  });
+
+  const lost = faults.filter((f) => f.fault.kind === 'delay' || f.fault.kind === 'drop');
+
+  describe.each(lost)('the code grant meeting $name', ({ fault, timeoutMs }) => {
+    it('is not sent again: provider_unavailable saying to log in again, nothing returned', async () => {
+      const request = createAuthorizationRequest(s.provider);
+      const callback = await approveInSandbox(request.url);
+      s.sandbox.resetCounters();
+      s.sandbox.faults.inject(fault, 3);
+      const options = s.options(timeoutMs === undefined ? {} : { timeoutMs });
+      let returned: TokenRecord | undefined;
+      const error = await failure(
+        exchangeAuthorizationCode(s.provider, callback, {
+          ...options,
+          expectedState: request.state,
+        }).then((record) => {
+          returned = record;
+        }),
+      );
+      expect(returned).toBeUndefined();
+      expect(error.code).toBe('provider_unavailable');
+      expect(error.message).toMatch(CODE_LOST);
+      expect(options.waits).toEqual([]);
+      expect(s.sandbox.counters().token.authorization_code).toBe(1);
+      expect(s.sandbox.counters().token.total).toBe(1);
+      expect(s.sandbox.faults.pending()).toBe(2);
+      s.sandbox.faults.clear();
+      if (fault.kind === 'delay') {
+        // The provider did get the code: it answers the lost request late, and the code is spent.
+        await until(
+          () => s.sandbox.counters().token.ok === 1,
+          'the delayed request to be processed',
+        );
+        const again = await failure(
+          exchangeAuthorizationCode(s.provider, callback, {
+            ...s.options(),
+            expectedState: request.state,
+          }),
+        );
+        expect(again.oauthError).toBe('invalid_grant');
+      }
+      expect(s.sandbox.counters().token.authorization_code).toBe(fault.kind === 'delay' ? 2 : 1);
+      // Logging in again works.
+      const record = await s.login();
+      expect((await callAccounts(s.provider, record.access_token)).status).toBe(200);
     });
   });
 
@@ -348,6 +464,76 @@ describe('TD Ameritrade refresh-token renewal against the sandbox', () => {
     s.sandbox.clock.advance(40 * DAY);
     const later = await refreshAccessToken(s.provider, renewed, s.options());
     expect(later.refresh_token).toBe(renewed.refresh_token);
+  });
+
+  it.each([
+    { name: 'a delay beyond timeoutMs', fault: { kind: 'delay', ms: 600 } as SandboxFault },
+    { name: 'a dropped connection', fault: { kind: 'drop' } as SandboxFault },
+  ])(
+    'a renewal meeting $name is not sent again: provider_unavailable, one request, the previous record untouched',
+    async ({ fault }) => {
+      const login = await s.login();
+      const before = structuredClone(login);
+      s.sandbox.resetCounters();
+      s.sandbox.faults.inject(fault, 3);
+      const options = s.options({ timeoutMs: 200 });
+      const error = await failure(
+        refreshAccessToken(s.provider, login, { ...options, renewRefreshToken: true }),
+      );
+      expect(error.code).toBe('provider_unavailable');
+      expect(error.message).toMatch(RENEWAL_LOST);
+      expect(error.message).not.toContain(login.refresh_token);
+      expect(options.waits).toEqual([]);
+      expect(s.sandbox.counters().token.refresh_token).toBe(1);
+      expect(s.sandbox.counters().token.total).toBe(1);
+      expect(s.sandbox.faults.pending()).toBe(2);
+      expect(login).toEqual(before);
+      s.sandbox.faults.clear();
+      if (fault.kind === 'delay') {
+        // The lost renewal reached TD: the old refresh token was retired, so a retry would have
+        // failed, and 'td-token refresh' now says to log in.
+        await until(
+          () => s.sandbox.counters().token.ok === 1,
+          'the delayed renewal to be processed',
+        );
+        const stale = await failure(refreshAccessToken(s.provider, login, s.options()));
+        expect(stale).toBeInstanceOf(LoginRequiredError);
+      } else {
+        // The dropped request was never processed: the old refresh token still renews.
+        const renewed = await refreshAccessToken(s.provider, login, {
+          ...s.options(),
+          renewRefreshToken: true,
+        });
+        expect(renewed.refresh_token).not.toBe(login.refresh_token);
+      }
+      expect(s.sandbox.counters().token.refresh_token).toBe(2);
+    },
+  );
+
+  it('a renewal meeting a 503 or an HTML page is retried: the provider did not process it', async () => {
+    const login = await s.login();
+    s.sandbox.resetCounters();
+    s.sandbox.faults.inject({ kind: 'status', status: 503 });
+    s.sandbox.faults.inject({ kind: 'html' });
+    const options = s.options();
+    const renewed = await refreshAccessToken(s.provider, login, {
+      ...options,
+      renewRefreshToken: true,
+    });
+    expect(options.waits).toHaveLength(2);
+    expect(s.sandbox.counters().token.refresh_token).toBe(3);
+    expect(renewed.refresh_token).not.toBe(login.refresh_token);
+  });
+
+  it('a plain refresh (no renewal) meeting a dropped connection is still retried', async () => {
+    const login = await s.login();
+    s.sandbox.resetCounters();
+    s.sandbox.faults.inject({ kind: 'drop' });
+    const options = s.options();
+    const next = await refreshAccessToken(s.provider, login, options);
+    expect(options.waits).toHaveLength(1);
+    expect(s.sandbox.counters().token.refresh_token).toBe(2);
+    expect(next.refresh_token).toBe(login.refresh_token);
   });
 
   it('a renewing refresh that fails before the provider answers leaves the old refresh token working', async () => {

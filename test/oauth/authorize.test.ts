@@ -66,8 +66,10 @@ describe('createAuthorizationRequest', () => {
   });
 
   it('names a bad provider', () => {
-    expect(() => createAuthorizationRequest(undefined as never)).toThrow(
-      new TypeError('"provider" must be a Provider'),
-    );
+    for (const bad of [undefined, null, 'tdameritrade', {}, { authorizationUrl: 'x' }]) {
+      expect(() => createAuthorizationRequest(bad as never)).toThrow(
+        new TypeError('"provider" must be a Provider'),
+      );
+    }
   });
 });

@@ -10,7 +10,13 @@ import {
 } from '../../src/oauth/index.js';
 import { createProvider } from '../../src/providers/index.js';
 import type { TokenRecord } from '../../src/token.js';
-import { json, queueFetch, SECRET_ACCESS, SECRET_REFRESH } from '../providers/canned.js';
+import {
+  json,
+  queueFetch,
+  type Reply,
+  SECRET_ACCESS,
+  SECRET_REFRESH,
+} from '../providers/canned.js';
 
 const DAY = 86_400_000;
 const td = createProvider('tdameritrade', { clientId: 'KEY', redirectUri: '' });
@@ -39,6 +45,34 @@ const previous: TokenRecord = {
   provider: 'tdameritrade',
   refresh_token_issued_at: 0,
 };
+
+function codeError(code: string): Error {
+  return Object.assign(new Error(`socket ${code}`), { code });
+}
+
+/** What fetch throws when `code` ends the connection. */
+function fetchFailed(code: string): TypeError {
+  return new TypeError('fetch failed', { cause: codeError(code) });
+}
+
+/** A fetch reply that never comes: rejects only when the request's signal aborts. */
+const hang = async (_r: unknown, signal: AbortSignal | undefined) =>
+  new Promise<Response>((_resolve, reject) => {
+    signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+
+/** A 200 (or `status`) whose body breaks off mid-way, as a dropped connection leaves it. */
+function cutOff(status = 200): Response {
+  const broken = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode('{"access_token":'));
+      controller.error(
+        Object.assign(new Error('terminated'), { cause: codeError('UND_ERR_SOCKET') }),
+      );
+    },
+  });
+  return new Response(broken, { status });
+}
 
 async function caught(promise: Promise<unknown>): Promise<TdTokenError> {
   try {
@@ -288,20 +322,58 @@ describe('refreshAccessToken', () => {
   });
 
   it.each([
-    ['ECONNRESET', Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })],
-    ['ECONNREFUSED', Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })],
-    ['ECONNRESET', new Error('socket hang up')],
-    ['UND_ERR_SOCKET', Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' })],
-  ])('a network failure (%s) is provider_unavailable with its cause', async (code, cause) => {
-    const failure = new TypeError('fetch failed', { cause });
-    const fetch = queueFetch(failure);
-    const error = await caught(refreshAccessToken(td, previous, { fetch, retry: false }));
-    expect(error).toBeInstanceOf(ProviderError);
-    expect(error.code).toBe('provider_unavailable');
-    expect(error.cause).toBe(failure);
-    expect(error.message).toBe(
-      `the token endpoint api.tdameritrade.com could not be reached (${code}). check the network connection and the URL, then try again (td-token retries on its own)`,
+    ['ECONNRESET', 'dropped the connection before answering', codeError('ECONNRESET')],
+    ['ECONNREFUSED', 'could not be reached', codeError('ECONNREFUSED')],
+    ['ENOTFOUND', 'could not be reached', codeError('ENOTFOUND')],
+    ['ECONNRESET', 'dropped the connection before answering', new Error('socket hang up')],
+    ['UND_ERR_SOCKET', 'dropped the connection before answering', codeError('UND_ERR_SOCKET')],
+  ])(
+    'a network failure (%s) is provider_unavailable with its cause',
+    async (code, problem, cause) => {
+      const failure = new TypeError('fetch failed', { cause });
+      const fetch = queueFetch(failure);
+      const error = await caught(refreshAccessToken(td, previous, { fetch, retry: false }));
+      expect(error).toBeInstanceOf(ProviderError);
+      expect(error.code).toBe('provider_unavailable');
+      expect(error.cause).toBe(failure);
+      expect(error.message).toBe(
+        `the token endpoint api.tdameritrade.com ${problem} (${code}). check the network connection and the URL, then try again (td-token retries on its own)`,
+      );
+    },
+  );
+
+  it('a plain refresh is retried after a dropped connection or a timeout', async () => {
+    const fetch = queueFetch(
+      fetchFailed('UND_ERR_SOCKET'),
+      hang,
+      json(200, { access_token: 'fresh', token_type: 'Bearer' }),
     );
+    const record = await refreshAccessToken(td, previous, {
+      fetch,
+      timeoutMs: 20,
+      retry: { sleep: async () => {} },
+    });
+    expect(record.access_token).toBe('fresh');
+    expect(fetch.requests).toHaveLength(3);
+  });
+
+  it('a Retry-After longer than maxDelayMs is not retried early: rate_limited naming the wait', async () => {
+    const waits: number[] = [];
+    const fetch = queueFetch(
+      json(429, { error: 'rate' }, { 'retry-after': '90' }),
+      json(200, { access_token: 'fresh', token_type: 'Bearer' }),
+    );
+    const error = await caught(
+      refreshAccessToken(td, previous, {
+        fetch,
+        retry: { sleep: async (ms) => void waits.push(ms) },
+      }),
+    );
+    expect(error.code).toBe('rate_limited');
+    expect(error.retryAfterMs).toBe(90_000);
+    expect(error.message).toContain('wait 90 s and try again');
+    expect(fetch.requests).toHaveLength(1);
+    expect(waits).toEqual([]);
   });
 
   it("a timeout is provider_unavailable; the caller's own abort is rethrown as is", async () => {
@@ -349,8 +421,137 @@ describe('refreshAccessToken', () => {
   });
 
   it('names bad arguments', async () => {
+    await expect(refreshAccessToken({} as never, previous)).rejects.toThrow(
+      new TypeError('"provider" must be a Provider'),
+    );
     await expect(refreshAccessToken(td, { ...previous, refresh_token: '' })).rejects.toThrow(
       new TypeError('"previous.refresh_token" must be a non-empty string'),
     );
+  });
+});
+
+describe('grants that must not be sent twice', () => {
+  const renewed = { ...TD_LOGIN, access_token: 'fresh' };
+  const retry = { sleep: async () => {} };
+  const RENEWAL_FIX =
+    "so the answer to the refresh-token renewal was lost: TD may have issued a new refresh token and retired the old one, and td-token did not send the request again. run 'td-token refresh' again; if it says to log in, run 'td-token login'";
+  const CODE_FIX =
+    "after the authorization code was sent: the provider may have used the code, and a code works only once, so td-token did not send it again. start the login again with 'td-token login'";
+
+  const lost: [string, () => Reply, string][] = [
+    [
+      'a timeout',
+      () => hang,
+      'the token endpoint api.tdameritrade.com did not answer within 20 ms',
+    ],
+    [
+      'a connection dropped after sending (UND_ERR_SOCKET)',
+      () => fetchFailed('UND_ERR_SOCKET'),
+      'the token endpoint api.tdameritrade.com dropped the connection before answering (UND_ERR_SOCKET)',
+    ],
+    [
+      'a reset connection (ECONNRESET)',
+      () => fetchFailed('ECONNRESET'),
+      'the token endpoint api.tdameritrade.com dropped the connection before answering (ECONNRESET)',
+    ],
+    [
+      'a 200 whose body broke off',
+      () => cutOff(200),
+      'the token endpoint api.tdameritrade.com dropped the connection while sending its answer (UND_ERR_SOCKET)',
+    ],
+  ];
+
+  it.each(lost)(
+    'a TD renewal meeting %s: provider_unavailable at once, sent once',
+    async (_name, reply, happened) => {
+      const fetch = queueFetch(reply(), json(200, renewed));
+      const before = structuredClone(previous);
+      const error = await caught(
+        refreshAccessToken(td, previous, { fetch, timeoutMs: 20, retry, renewRefreshToken: true }),
+      );
+      expect(error).toBeInstanceOf(ProviderError);
+      expect(error.code).toBe('provider_unavailable');
+      expect(error.message).toBe(`${happened}, ${RENEWAL_FIX}`);
+      expect(error.cause).toBeInstanceOf(ProviderError);
+      expect(fetch.requests).toHaveLength(1);
+      expect(previous).toEqual(before);
+    },
+  );
+
+  it.each(lost)(
+    'a code grant meeting %s: provider_unavailable at once, sent once',
+    async (_name, reply, happened) => {
+      const fetch = queueFetch(reply(), json(200, TD_LOGIN));
+      const error = await caught(
+        exchangeAuthorizationCode(td, 'code', { fetch, timeoutMs: 20, retry }),
+      );
+      expect(error.code).toBe('provider_unavailable');
+      expect(error.message).toBe(`${happened} ${CODE_FIX}`);
+      expect(fetch.requests).toHaveLength(1);
+    },
+  );
+
+  it('without retries the message is the same', async () => {
+    const fetch = queueFetch(fetchFailed('UND_ERR_SOCKET'));
+    const error = await caught(
+      refreshAccessToken(td, previous, { fetch, retry: false, renewRefreshToken: true }),
+    );
+    expect(error.message).toMatch(
+      /^the token endpoint api\.tdameritrade\.com dropped the connection before answering \(UND_ERR_SOCKET\), so the answer to the refresh-token renewal was lost/,
+    );
+  });
+
+  const notProcessed: [string, () => Reply][] = [
+    ['a 503', () => new Response('busy', { status: 503 })],
+    ['a 500 JSON answer', () => json(500, { error: 'Internal Server Error' })],
+    ['an HTML page', () => new Response('<html>Access Denied</html>', { status: 200 })],
+    ['a 429 with Retry-After', () => json(429, { error: 'rate' }, { 'retry-after': '1' })],
+    ['a refused connection', () => fetchFailed('ECONNREFUSED')],
+    ['an unknown host', () => fetchFailed('ENOTFOUND')],
+    ['a TLS failure', () => fetchFailed('DEPTH_ZERO_SELF_SIGNED_CERT')],
+    ['a 503 whose body broke off', () => cutOff(503)],
+  ];
+
+  it.each(notProcessed)('a TD renewal meeting %s is retried and succeeds', async (_name, reply) => {
+    const fetch = queueFetch(reply(), json(200, renewed));
+    const record = await refreshAccessToken(td, previous, {
+      fetch,
+      retry,
+      renewRefreshToken: true,
+    });
+    expect(record.access_token).toBe('fresh');
+    expect(fetch.requests).toHaveLength(2);
+  });
+
+  it.each(notProcessed)('a code grant meeting %s is retried and succeeds', async (_name, reply) => {
+    const fetch = queueFetch(reply(), json(200, TD_LOGIN));
+    const record = await exchangeAuthorizationCode(td, 'code', { fetch, retry });
+    expect(record.access_token).toBe(SECRET_ACCESS);
+    expect(fetch.requests).toHaveLength(2);
+  });
+
+  it('a lost answer after a retried 503 still stops: two requests, no third', async () => {
+    const fetch = queueFetch(
+      new Response('busy', { status: 503 }),
+      fetchFailed('UND_ERR_SOCKET'),
+      json(200, TD_LOGIN),
+    );
+    const error = await caught(exchangeAuthorizationCode(td, 'code', { fetch, retry }));
+    expect(error.message).toContain(CODE_FIX);
+    expect(fetch.requests).toHaveLength(2);
+  });
+
+  it('Schwab cannot renew: its refresh stays retried after a dropped connection', async () => {
+    const fetch = queueFetch(
+      fetchFailed('UND_ERR_SOCKET'),
+      json(200, { access_token: 'fresh', refresh_token: SECRET_REFRESH, token_type: 'Bearer' }),
+    );
+    const record = await refreshAccessToken(schwab, previous, {
+      fetch,
+      retry,
+      renewRefreshToken: true,
+    });
+    expect(record.access_token).toBe('fresh');
+    expect(fetch.requests).toHaveLength(2);
   });
 });

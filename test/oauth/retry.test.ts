@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { LoginRequiredError, ProviderError } from '../../src/errors.js';
 import { backoffDelay, withRetry } from '../../src/oauth/index.js';
+import { createProvider } from '../../src/providers/index.js';
+import { answer } from '../providers/canned.js';
 
 function unavailable(): ProviderError {
   return new ProviderError('provider_unavailable', 'down. try again');
@@ -66,7 +68,7 @@ describe('withRetry', () => {
     }
   });
 
-  it('honours Retry-After, capped by maxDelayMs', async () => {
+  it('honours Retry-After up to maxDelayMs', async () => {
     const { waits, sleep } = recorder();
     let calls = 0;
     await withRetry(
@@ -75,12 +77,69 @@ describe('withRetry', () => {
         if (calls === 1)
           throw new ProviderError('rate_limited', 'slow down', { retryAfterMs: 7000 });
         if (calls === 2)
-          throw new ProviderError('rate_limited', 'slow down', { retryAfterMs: 90_000 });
+          throw new ProviderError('rate_limited', 'slow down', { retryAfterMs: 30_000 });
         return 'ok';
       },
       { sleep, maxDelayMs: 30_000 },
     );
     expect(waits).toEqual([7000, 30_000]);
+  });
+
+  it('a Retry-After longer than maxDelayMs: the rate_limited error at once, naming the wait', async () => {
+    const { waits, sleep } = recorder();
+    const provider = createProvider('schwab', {
+      clientId: 'APPKEY',
+      clientSecret: 'SECRET',
+      redirectUri: '',
+    });
+    const limited = provider.tokenError(
+      answer(429, { error: 'rate_limit_exceeded' }, { 'retry-after': '90' }),
+      'refresh_token',
+    );
+    const retried: number[] = [];
+    let calls = 0;
+    const run = withRetry(
+      async () => {
+        calls++;
+        throw limited;
+      },
+      { sleep, onRetry: (info) => void retried.push(info.attempt) },
+    );
+    await expect(run).rejects.toBe(limited);
+    expect(limited.code).toBe('rate_limited');
+    expect(limited.retryAfterMs).toBe(90_000);
+    expect(limited.message).toContain('wait 90 s and try again');
+    expect(calls).toBe(1);
+    expect(waits).toEqual([]);
+    expect(retried).toEqual([]);
+
+    // a cap raised above the wait: waited in full, then retried
+    calls = 0;
+    await expect(
+      withRetry(
+        async () => {
+          calls++;
+          if (calls === 1) throw limited;
+          return 'ok';
+        },
+        { sleep, maxDelayMs: 120_000 },
+      ),
+    ).resolves.toBe('ok');
+    expect(waits).toEqual([90_000]);
+  });
+
+  it('a Retry-After 1 ms over the cap is not retried', async () => {
+    const { waits, sleep } = recorder();
+    const over = new ProviderError('rate_limited', 'wait 2 s', { retryAfterMs: 2001 });
+    await expect(
+      withRetry(
+        async () => {
+          throw over;
+        },
+        { sleep, maxDelayMs: 2000 },
+      ),
+    ).rejects.toBe(over);
+    expect(waits).toEqual([]);
   });
 
   it('never retries errors that are not transient', async () => {

@@ -196,24 +196,31 @@ describe('TD Ameritrade token endpoint', () => {
     expect(response.headers.get('allow')).toBe('POST');
   });
 
-  it('gives a refresh token without access_type=offline by default, none when the setting says so', async () => {
-    const withToken = await tdCodeGrant(sandbox, await loginCode(sandbox), {
+  it('by default refuses a refresh token to a code grant without access_type=offline', async () => {
+    expect(sandbox.settings.requireAccessTypeOfflineForCodeGrant).toBe(true);
+    const response = await tdCodeGrant(sandbox, await loginCode(sandbox), {
       access_type: undefined,
     });
-    expect(await json(withToken)).toHaveProperty('refresh_token');
-    const strict = await startSandbox({
+    expect(response.status).toBe(200);
+    const without = await json(response);
+    expect(Object.keys(without)).toEqual(['access_token', 'scope', 'expires_in', 'token_type']);
+    const offline = await json(await tdCodeGrant(sandbox, await loginCode(sandbox)));
+    expect(offline).toHaveProperty('refresh_token');
+    expect(offline).toHaveProperty('refresh_token_expires_in', 7_776_000);
+  });
+
+  it('gives a refresh token without access_type=offline when the setting is turned off', async () => {
+    const lenient = await startSandbox({
       flavor: 'tdameritrade',
-      settings: { requireAccessTypeOfflineForCodeGrant: true },
+      settings: { requireAccessTypeOfflineForCodeGrant: false },
     });
     try {
-      const without = await json(
-        await tdCodeGrant(strict, await loginCode(strict), { access_type: undefined }),
+      const withToken = await json(
+        await tdCodeGrant(lenient, await loginCode(lenient), { access_type: undefined }),
       );
-      expect(Object.keys(without)).toEqual(['access_token', 'scope', 'expires_in', 'token_type']);
-      const offline = await json(await tdCodeGrant(strict, await loginCode(strict)));
-      expect(offline).toHaveProperty('refresh_token');
+      expect(withToken).toHaveProperty('refresh_token');
     } finally {
-      await strict.close();
+      await lenient.close();
     }
   });
 
