@@ -4,15 +4,15 @@
  *
  * For a `sandbox-*` provider given no endpoints, the sandbox is, in order:
  * 1. a running `td-token sandbox` of that flavor (found through its record in the config folder);
- * 2. for `login` only, a sandbox started inside this process, which lives as long as the command
- *    (its tokens cannot be refreshed afterwards: say so, and point at `td-token sandbox`);
- * 3. none: commands that need the network report that a person must start a sandbox and log in.
+ * 2. else, for a command that needs the network, a sandbox started inside this process for as
+ *    long as the command runs, keeping its tokens in the config folder's state file (the one
+ *    `td-token sandbox` uses too), so tokens from any of them keep working with the others;
+ * 3. else (`logout`, `status --offline`) none.
  *
  * @internal
  * @module
  */
 import { describeStore, providerOptionsOf, type ResolvedConfig } from '../config.js';
-import { LoginRequiredError } from '../errors.js';
 import { TokenManager, type TokenManagerOptions } from '../manager.js';
 import { createProvider } from '../providers/index.js';
 import type { Provider, ProviderOptions } from '../providers/types.js';
@@ -20,14 +20,26 @@ import { createStore } from '../stores/create.js';
 import type { TokenStore } from '../stores/types.js';
 import { loadConfig, storeSpec } from './config-load.js';
 import type { CliIO } from './io.js';
-import { readRunningSandbox, type SandboxRecord, sandboxRecordFile } from './sandbox-registry.js';
+import {
+  readRunningSandbox,
+  type SandboxRecord,
+  sandboxRecordFile,
+  sandboxStateFile,
+  startCliSandbox,
+} from './sandbox-registry.js';
 
-/** Which sandbox, if any, the provider talks to. */
+/** Which sandbox, if any, the provider talks to; `stateFile` is where sandboxes keep its tokens. */
 export type SandboxUse =
   | { kind: 'none' }
-  | { kind: 'running'; record: SandboxRecord }
-  | { kind: 'in-process'; url: string }
-  | { kind: 'missing'; flavor: 'tdameritrade' | 'schwab' };
+  | { kind: 'running'; record: SandboxRecord; stateFile: string }
+  | { kind: 'in-process'; url: string; stateFile: string }
+  | { kind: 'not-started'; stateFile: string };
+
+interface SandboxUrls {
+  authorizeUrl: string;
+  tokenUrl: string;
+  apiUrl: string;
+}
 
 /** Everything a command works with; `close()` it in a `finally`. */
 export interface Context {
@@ -43,32 +55,10 @@ export interface Context {
 export interface OpenOptions {
   /** The configuration, when the command resolved it already. */
   config?: ResolvedConfig;
-  /** Start a sandbox in this process when a `sandbox-*` provider has none (login only). */
-  startSandbox?: boolean;
+  /** The command needs no network: start no sandbox when a `sandbox-*` provider has none running. */
+  offline?: boolean;
   /** Passed to the token manager. */
   manager?: TokenManagerOptions;
-}
-
-function stripSuffix(clientId: string): string {
-  return clientId.replace(/@AMER\.OAUTHAP$/i, '');
-}
-
-/** The command that starts the sandbox a config wants, for messages. */
-export function sandboxCommand(flavor: 'tdameritrade' | 'schwab'): string {
-  return flavor === 'schwab' ? 'td-token sandbox' : 'td-token sandbox --flavor tdameritrade';
-}
-
-/** The error for a `sandbox-*` provider with no sandbox to talk to; `stored` says whether a token is stored. */
-export function noSandboxError(
-  flavor: 'tdameritrade' | 'schwab',
-  stored: boolean,
-): LoginRequiredError {
-  const start = `start one with '${sandboxCommand(flavor)}' in another terminal, then run 'td-token login'`;
-  return new LoginRequiredError(
-    stored
-      ? `no ${flavor} sandbox is running, and tokens from a sandbox that stopped cannot be refreshed. ${start}`
-      : `not logged in, and no ${flavor} sandbox is running. ${start}`,
-  );
 }
 
 /** Build the context; the caller must `close()` it. */
@@ -89,45 +79,27 @@ export async function openContext(
     config.tokenUrl === undefined &&
     config.apiUrl === undefined
   ) {
+    const stateFile = sandboxStateFile(config.configDir, flavor);
+    const useEndpoints = (urls: SandboxUrls, name: string): void => {
+      providerOptions.authorizeUrl = urls.authorizeUrl;
+      providerOptions.tokenUrl = urls.tokenUrl;
+      providerOptions.apiUrl = urls.apiUrl;
+      const source = { kind: 'sandbox' as const, name };
+      config.sources.authorizeUrl = source;
+      config.sources.tokenUrl = source;
+      config.sources.apiUrl = source;
+    };
     const running = await readRunningSandbox(sandboxRecordFile(config.configDir, flavor));
     if (running) {
-      sandbox = { kind: 'running', record: running };
-      providerOptions.authorizeUrl = running.authorizeUrl;
-      providerOptions.tokenUrl = running.tokenUrl;
-      providerOptions.apiUrl = running.apiUrl;
-      const source = {
-        kind: 'sandbox' as const,
-        name: `the running td-token sandbox (pid ${running.pid})`,
-      };
-      config.sources.authorizeUrl = source;
-      config.sources.tokenUrl = source;
-      config.sources.apiUrl = source;
-    } else if (options.startSandbox) {
-      const { startSandbox, SANDBOX_DEFAULT_APPS } = await import('../sandbox/index.js');
-      const started = await startSandbox({ flavor });
-      cleanups.push(() => started.close());
-      const app = SANDBOX_DEFAULT_APPS[flavor];
-      if (
-        stripSuffix(config.clientId) !== app.clientId ||
-        !app.redirectUris.includes(config.redirectUri)
-      ) {
-        const own: { clientId: string; clientSecret?: string; redirectUris: string[] } = {
-          clientId: stripSuffix(config.clientId),
-          redirectUris: [config.redirectUri],
-        };
-        if (config.clientSecret !== undefined) own.clientSecret = config.clientSecret;
-        started.registerApp(own);
-      }
-      sandbox = { kind: 'in-process', url: started.url };
-      providerOptions.authorizeUrl = started.authorizeUrl;
-      providerOptions.tokenUrl = started.tokenUrl;
-      providerOptions.apiUrl = started.apiUrl;
-      const source = { kind: 'sandbox' as const, name: 'a sandbox started by this command' };
-      config.sources.authorizeUrl = source;
-      config.sources.tokenUrl = source;
-      config.sources.apiUrl = source;
+      sandbox = { kind: 'running', record: running, stateFile };
+      useEndpoints(running, `the running td-token sandbox (pid ${running.pid})`);
+    } else if (options.offline) {
+      sandbox = { kind: 'not-started', stateFile };
     } else {
-      sandbox = { kind: 'missing', flavor };
+      const { sandbox: started } = await startCliSandbox(config.configDir, flavor, config);
+      cleanups.push(() => started.close());
+      sandbox = { kind: 'in-process', url: started.url, stateFile };
+      useEndpoints(started, 'a sandbox started by this command');
     }
   }
 

@@ -1,25 +1,84 @@
 /**
- * How `td-token sandbox` tells the other commands where it runs: a small file per flavor in the
- * config folder (`sandbox/<flavor>.json`, mode 0600), written when it starts and removed when it
- * stops. Commands whose provider is `sandbox-*` and that were given no endpoints use the running
- * sandbox it names, so `td-token sandbox` in one terminal and `td-token login` / `token` /
- * `refresh` in another work with no configuration at all.
+ * The CLI's sandboxes and the config folder's `sandbox/` folder:
+ * - how `td-token sandbox` tells the other commands where it runs: a small record per flavor
+ *   (`sandbox/<flavor>.json`, mode 0600), written when it starts and removed when it stops.
+ *   Commands whose provider is `sandbox-*` and that were given no endpoints use the running
+ *   sandbox it names, so `td-token sandbox` in one terminal and `td-token login` / `token` /
+ *   `refresh` in another work with no configuration at all;
+ * - where every sandbox the CLI starts (`td-token sandbox`, or one a command starts inside itself
+ *   when none runs) keeps the tokens it issued (`sandbox/<flavor>-state.json`), so that tokens
+ *   from one keep working with the next.
  *
  * @internal
  * @module
  */
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { Sandbox, SandboxApp } from '../sandbox/index.js';
+
+type Flavor = 'tdameritrade' | 'schwab';
 
 /** The record file of a flavor's sandbox inside a config folder. */
-export function sandboxRecordFile(configDir: string, flavor: 'tdameritrade' | 'schwab'): string {
+export function sandboxRecordFile(configDir: string, flavor: Flavor): string {
   return join(configDir, 'sandbox', `${flavor}.json`);
+}
+
+/** The state file every CLI sandbox of a flavor keeps its tokens in, inside a config folder. */
+export function sandboxStateFile(configDir: string, flavor: Flavor): string {
+  return join(configDir, 'sandbox', `${flavor}-state.json`);
+}
+
+/** The app a configuration logs in with. */
+export interface ConfiguredApp {
+  clientId: string;
+  clientSecret: string | undefined;
+  redirectUri: string;
+}
+
+/** Options of {@link startCliSandbox}. */
+export interface CliSandboxOptions {
+  port?: number;
+  https?: boolean | { cert: string; key: string };
+}
+
+/**
+ * Start a sandbox keeping its tokens in the config folder's state file, with the flavor's default
+ * app and, when `app` differs from it (a client id or redirect URI of one's own), that app too.
+ * Returns the sandbox and the app registered besides the default one, if any.
+ */
+export async function startCliSandbox(
+  configDir: string,
+  flavor: Flavor,
+  app: ConfiguredApp | undefined,
+  options: CliSandboxOptions = {},
+): Promise<{ sandbox: Sandbox; ownApp: SandboxApp | undefined }> {
+  const { startSandbox, SANDBOX_DEFAULT_APPS } = await import('../sandbox/index.js');
+  const sandbox = await startSandbox({
+    flavor,
+    stateFile: sandboxStateFile(configDir, flavor),
+    ...options,
+  });
+  if (app === undefined) return { sandbox, ownApp: undefined };
+  const defaults = SANDBOX_DEFAULT_APPS[flavor];
+  const clientId = app.clientId.replace(/@AMER\.OAUTHAP$/i, '');
+  if (clientId === defaults.clientId && defaults.redirectUris.includes(app.redirectUri)) {
+    return { sandbox, ownApp: undefined };
+  }
+  const ownApp: SandboxApp = { clientId, redirectUris: [app.redirectUri] };
+  if (app.clientSecret !== undefined) ownApp.clientSecret = app.clientSecret;
+  try {
+    sandbox.registerApp(ownApp);
+  } catch (err) {
+    await sandbox.close();
+    throw err;
+  }
+  return { sandbox, ownApp };
 }
 
 /** What a running sandbox records about itself. */
 export interface SandboxRecord {
   pid: number;
-  flavor: 'tdameritrade' | 'schwab';
+  flavor: Flavor;
   url: string;
   authorizeUrl: string;
   tokenUrl: string;

@@ -45,6 +45,7 @@ export function handleApi(
     return;
   }
   const token = bearerToken(req);
+  ctx.stateFile?.pull(ctx.state);
   const entry = token === undefined ? undefined : ctx.state.accessTokens.get(token);
   const expired = entry !== undefined && ctx.clock.now() >= entry.expiresAt;
   if (entry === undefined || expired) {

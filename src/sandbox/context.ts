@@ -8,6 +8,7 @@ import type { AppRegistry } from './apps.js';
 import type { FaultQueue } from './faults.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { SandboxState } from './state.js';
+import type { StateFile } from './state-file.js';
 import type { SandboxClock, SandboxFlavor, SandboxSettings } from './types.js';
 
 /** The paths a flavor serves. */
@@ -51,6 +52,8 @@ export interface SandboxContext {
   paths: SandboxPaths;
   apps: AppRegistry;
   state: SandboxState;
+  /** Where the tokens are kept between runs, when `stateFile` was given. */
+  stateFile: StateFile | undefined;
   clock: SandboxClock;
   faults: FaultQueue;
   rateLimiter: RateLimiter;

@@ -35,6 +35,10 @@
  *   by the body's `grant_type` (faulted requests included); `ok` counts 200 answers with
  *   tokens, `failed` everything else (faults, dropped connections, 429s).
  *
+ * Persistence: with `stateFile`, the refresh and access tokens issued are kept in that JSON file
+ * (read at start, written after every change), so they outlive the process; see `state-file.ts`.
+ * Without it, everything lives in memory and ends with `close()`.
+ *
  * Audit hook: with the environment variable `TD_TOKEN_SANDBOX_LEDGER` naming a file, every
  * authorization code, access token and refresh token the sandbox issues is appended to it
  * (`<kind> <value>` per line), so that a test run can search all it printed for every secret

@@ -21,6 +21,7 @@ import { methodNotAllowed, sendHtml, sendJson, sendText } from './http.js';
 import { indexPage } from './pages.js';
 import { RateLimiter } from './rate-limit.js';
 import { emptyCounters, SandboxState } from './state.js';
+import { StateFile } from './state-file.js';
 import { handleToken } from './token-endpoint.js';
 import type { Sandbox, SandboxApp, SandboxCounters, SandboxOptions } from './types.js';
 
@@ -100,6 +101,12 @@ function checkOptions(options: SandboxOptions): void {
   if (options.now !== undefined && typeof options.now !== 'function') {
     throw new TypeError('"options.now" must be a function');
   }
+  if (
+    options.stateFile !== undefined &&
+    (typeof options.stateFile !== 'string' || options.stateFile === '')
+  ) {
+    throw new TypeError('"options.stateFile" must be a non-empty string');
+  }
 }
 
 /**
@@ -124,6 +131,9 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const clock = createSandboxClock(options.now ?? Date.now);
   const faults = createFaultQueue();
   const state = new SandboxState();
+  const stateFile =
+    options.stateFile === undefined ? undefined : new StateFile(options.stateFile, flavor);
+  stateFile?.pull(state);
   const paths = SANDBOX_PATHS[flavor];
 
   let tls: { cert: string; key: string } | undefined;
@@ -142,6 +152,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     paths,
     apps,
     state,
+    stateFile,
     clock,
     faults,
     rateLimiter: new RateLimiter(),
@@ -221,8 +232,11 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     },
     revokeRefreshToken(refreshToken: string): void {
       if (typeof refreshToken !== 'string') throw new TypeError('"refreshToken" must be a string');
+      stateFile?.pull(state);
       const entry = state.refreshTokens.get(refreshToken);
-      if (entry !== undefined) entry.status = 'revoked';
+      if (entry === undefined) return;
+      entry.status = 'revoked';
+      stateFile?.push(state, clock.now());
     },
     close(): Promise<void> {
       if (closing !== undefined) return closing;

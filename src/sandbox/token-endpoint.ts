@@ -173,13 +173,19 @@ export async function handleToken(
     ctx.clock.now(),
     ctx.settings.rateLimitPerMinute,
   );
+  if (limit.allowed) ctx.stateFile?.pull(ctx.state);
   const answer = limit.allowed
     ? ctx.flavor === 'tdameritrade'
       ? tdToken(ctx, parsed)
       : schwabToken(ctx, req, parsed)
     : rateLimited(limit.retryAfterSec);
-  if (answer.status === 200) counters.ok += 1;
-  else counters.failed += 1;
+  if (answer.status === 200) {
+    // Every answer with tokens issued one (and may have rotated or superseded others).
+    ctx.stateFile?.push(ctx.state, ctx.clock.now());
+    counters.ok += 1;
+  } else {
+    counters.failed += 1;
+  }
   sendJson(res, answer.status, answer.body, answer.headers);
 }
 
@@ -198,8 +204,10 @@ function answerFault(
           : fault.status === 502
             ? 'Bad Gateway'
             : 'Service Unavailable';
-      if (kind === 'json') sendJson(res, fault.status, { error: reason });
-      else sendText(res, fault.status, `${fault.status} ${reason}\n`);
+      const headers: Record<string, string> =
+        fault.retryAfterSec === undefined ? {} : { 'Retry-After': String(fault.retryAfterSec) };
+      if (kind === 'json') sendJson(res, fault.status, { error: reason }, headers);
+      else sendText(res, fault.status, `${fault.status} ${reason}\n`, headers);
       return;
     }
     case 'html': {

@@ -1,7 +1,8 @@
 /**
- * The newcomer's path with nothing configured: `td-token sandbox` in one process, `login
- * --manual` (stdin piped), `token`, `refresh` and `status` in others find it by themselves; and
- * `login` with no sandbox running starts one inside itself. Also `watch` and `cert`.
+ * The newcomer's path with nothing configured: `login --manual` (stdin piped) with no sandbox
+ * running, then `token`, `status` and `refresh` in other processes, each starting a sandbox inside
+ * itself that reads the tokens kept in the config folder; and `td-token sandbox` started before or
+ * after, on the same tokens. Also `watch` and `cert`.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -46,8 +47,88 @@ async function manualLogin(args: string[] = []): Promise<{ stderr: string; code:
   return { stderr: result.stderr, code: result.code };
 }
 
+/** The JSON report of `status --json`. */
+async function status(args: string[] = []): Promise<{ code: number | null; report: unknown }> {
+  const r = await runCli(['status', '--json', ...args], home);
+  return { code: r.code, report: JSON.parse(r.stdout) };
+}
+
 describe('zero configuration', () => {
-  it('td-token sandbox + login --manual + token + refresh + status, then the sandbox stops', async () => {
+  it('login with no sandbox running, then token, status and refresh in other processes; then td-token sandbox on the same tokens', async () => {
+    const stateFile = join(home.configDir, 'sandbox', 'schwab-state.json');
+    const offline = await status(['--offline']);
+    expect(offline.code).toBe(3);
+    expect(offline.report).toMatchObject({
+      sandbox: { state: 'not-started', url: null, stateFile },
+      endpoints: { tokenUrl: null },
+      fix: 'td-token login',
+    });
+
+    const login = await manualLogin();
+    expect(login.code).toBe(0);
+    expect(login.stderr).toContain(
+      `logging in to a schwab sandbox started by this command; it keeps its tokens in ${stateFile}`,
+    );
+    expect(login.stderr).not.toContain('warning');
+    expect((await stat(stateFile)).mode & 0o777).toBe(0o600);
+    const tokenFile = join(home.configDir, 'tokens', 'default.json');
+    const stored = await readTokenFile(tokenFile);
+
+    const token = await runCli(['token'], home);
+    expect(token).toMatchObject({ code: 0, stdout: `${stored.access_token}\n`, stderr: '' });
+
+    const ok = await status();
+    expect(ok.code).toBe(0);
+    expect(ok.report).toMatchObject({
+      ok: true,
+      sandbox: { state: 'in-process', stateFile },
+      api: { accepted: true },
+    });
+
+    const refresh = await runCli(['refresh', '--force'], home);
+    expect(refresh.code).toBe(0);
+    const refreshed = await readTokenFile(tokenFile);
+    expect(refreshed.access_token).not.toBe(stored.access_token);
+    const after = await runCli(['token'], home);
+    expect(after).toMatchObject({ code: 0, stdout: `${refreshed.access_token}\n`, stderr: '' });
+
+    // A token the client thinks expired: 'token' refreshes it through a sandbox of its own.
+    await writeTokenFile(tokenFile, { ...refreshed, expires_at: Date.now() - 1000 });
+    const renewed = await runCli(['token'], home);
+    expect(renewed.code).toBe(0);
+    expect(renewed.stdout).not.toBe(`${refreshed.access_token}\n`);
+    expect(renewed.stdout).toBe(`${(await readTokenFile(tokenFile)).access_token}\n`);
+
+    // td-token sandbox, started afterwards, knows those tokens; and the next in-process one
+    // knows what it issued.
+    const sandbox = startCli(['sandbox'], home);
+    running.push(sandbox);
+    const [line] = await sandbox.waitFor('stdout', /^\{.*\}\n/);
+    const info = JSON.parse(line as string);
+    const withSandbox = await status();
+    expect(withSandbox.code).toBe(0);
+    expect(withSandbox.report).toMatchObject({
+      ok: true,
+      sandbox: { state: 'running', url: info.url, stateFile },
+      api: { accepted: true },
+    });
+    expect((await runCli(['refresh', '--force'], home)).code).toBe(0);
+    const fromSandbox = await readTokenFile(tokenFile);
+    expect(await runCli(['token'], home)).toMatchObject({
+      code: 0,
+      stdout: `${fromSandbox.access_token}\n`,
+    });
+    sandbox.child.kill('SIGTERM');
+    expect((await sandbox.exited).code).toBe(0);
+    const afterSandbox = await status();
+    expect(afterSandbox.code).toBe(0);
+    expect(afterSandbox.report).toMatchObject({
+      sandbox: { state: 'in-process' },
+      api: { accepted: true },
+    });
+  }, 60_000);
+
+  it('td-token sandbox + login --manual + token + refresh + status; refresh still works once it stops', async () => {
     const sandbox = startCli(['sandbox'], home);
     running.push(sandbox);
     const [line] = await sandbox.waitFor('stdout', /^\{.*\}\n/);
@@ -57,10 +138,9 @@ describe('zero configuration', () => {
     const recordFile = join(home.configDir, 'sandbox', 'schwab.json');
     expect((await stat(recordFile)).mode & 0o777).toBe(0o600);
 
-    const before = await runCli(['status', '--json'], home);
+    const before = await status();
     expect(before.code).toBe(3);
-    const report = JSON.parse(before.stdout);
-    expect(report).toMatchObject({
+    expect(before.report).toMatchObject({
       provider: 'sandbox-schwab',
       sandbox: { state: 'running', url: info.url },
       endpoints: { tokenUrl: info.tokenUrl },
@@ -85,9 +165,9 @@ describe('zero configuration', () => {
     expect(refresh.code).toBe(0);
     expect((await readTokenFile(tokenFile)).access_token).not.toBe(stored.access_token);
 
-    const ok = await runCli(['status', '--json'], home);
+    const ok = await status();
     expect(ok.code).toBe(0);
-    expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, api: { accepted: true } });
+    expect(ok.report).toMatchObject({ ok: true, api: { accepted: true } });
 
     sandbox.child.kill('SIGTERM');
     const end = await sandbox.exited;
@@ -95,31 +175,28 @@ describe('zero configuration', () => {
     expect(end.stderr).toContain('sandbox stopped');
     await expect(stat(recordFile)).rejects.toMatchObject({ code: 'ENOENT' });
 
-    // The access token is still handed out while fresh; refreshing needs a sandbox again.
-    const fresh = await runCli(['token'], home);
-    expect(fresh.code).toBe(0);
-    const gone = await runCli(['refresh', '--force'], home);
-    expect(gone.code).toBe(3);
-    expect(gone.stderr).toBe(
-      "td-token: no schwab sandbox is running, and tokens from a sandbox that stopped cannot be refreshed. start one with 'td-token sandbox' in another terminal, then run 'td-token login'\n",
-    );
-  });
+    const again = await runCli(['refresh', '--force'], home);
+    expect(again.code).toBe(0);
+    expect((await status()).report).toMatchObject({ ok: true, api: { accepted: true } });
+  }, 60_000);
 
-  it('login with no sandbox running starts one inside itself, and says its tokens end with it', async () => {
-    const login = await manualLogin(['--provider', 'sandbox-tdameritrade']);
+  it('the same with the TD Ameritrade sandbox: login, then refresh and status in other processes', async () => {
+    const flags = ['--provider', 'sandbox-tdameritrade'];
+    const login = await manualLogin(flags);
     expect(login.code).toBe(0);
-    expect(login.stderr).toMatch(
-      /warning: logging in to a tdameritrade sandbox started by this command/,
-    );
-    const stored = await readTokenFile(join(home.configDir, 'tokens', 'default.json'));
+    expect(login.stderr).toContain('logging in to a tdameritrade sandbox started by this command');
+    const tokenFile = join(home.configDir, 'tokens', 'default.json');
+    const stored = await readTokenFile(tokenFile);
     expect(stored.refresh_token_expires_at - Date.now()).toBeGreaterThan(89 * 86_400_000);
-    const status = await runCli(['status', '--json', '--provider', 'sandbox-tdameritrade'], home);
-    expect(status.code).toBe(3);
-    expect(JSON.parse(status.stdout).problems[0]).toMatchObject({
-      code: 'sandbox_missing',
-      fix: 'td-token sandbox --flavor tdameritrade   (in another terminal), then td-token login --provider sandbox-tdameritrade',
+    expect((await runCli(['refresh', '--force', ...flags], home)).code).toBe(0);
+    expect((await readTokenFile(tokenFile)).access_token).not.toBe(stored.access_token);
+    const after = await status(flags);
+    expect(after.code).toBe(0);
+    expect(after.report).toMatchObject({
+      sandbox: { stateFile: join(home.configDir, 'sandbox', 'tdameritrade-state.json') },
+      api: { accepted: true },
     });
-  });
+  }, 60_000);
 
   it('login --manual with nothing on stdin fails at once instead of waiting (exit 1)', async () => {
     const r = await runCli(['login', '--manual', '--provider', 'sandbox-tdameritrade'], home);

@@ -8,8 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { isAccessTokenFresh, type TokenRecord } from '../../token.js';
-import { noSandboxError, openContext } from '../context.js';
+import { openContext } from '../context.js';
 import { EXPORT_FORMATS, type ExportFormat, exportToken } from '../export-formats.js';
 import { rememberSecrets, UsageError } from '../failure.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
@@ -70,15 +69,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
   }
   const ctx = await openContext(io, args.values);
   try {
-    let record: TokenRecord | undefined;
-    if (ctx.sandbox.kind === 'missing') {
-      record = await ctx.manager.peek();
-      if (!record || !isAccessTokenFresh(record, ctx.manager.now(), ctx.manager.marginMs)) {
-        throw noSandboxError(ctx.sandbox.flavor, record !== undefined);
-      }
-    } else {
-      record = await ctx.manager.getToken();
-    }
+    const record = await ctx.manager.getToken();
     rememberSecrets(record.access_token, record.refresh_token);
     const text = exportToken(record, format as ExportFormat);
     if (typeof out === 'string') {

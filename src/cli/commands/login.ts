@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { describeStore } from '../../config.js';
 import { ConfigError } from '../../errors.js';
 import type { TokenRecord } from '../../token.js';
-import { openContext, sandboxCommand } from '../context.js';
+import { openContext } from '../context.js';
 import { parseDuration } from '../duration.js';
 import { rememberSecrets, UsageError } from '../failure.js';
 import { timeLeft, when } from '../format.js';
@@ -48,8 +48,9 @@ login is stored; 'td-token refresh' renews without one.
 The seed-era layout: td-token login --token-file output/token.json
 
 With no client id configured, it logs in to the sandbox: a running 'td-token sandbox' if there is
-one, else a sandbox started inside this command. Tokens from the latter end with the command, so
-to keep using them start 'td-token sandbox' in another terminal first.
+one, else a sandbox started inside this command. Either keeps the tokens it issues in the config
+folder's sandbox/<flavor>-state.json, so 'td-token token', 'status' and 'refresh' keep working
+afterwards, with or without a 'td-token sandbox' running.
 
 exit codes: 0 logged in; 1 failed (Deny, a failed exchange, timeout); 2 usage or configuration.`,
 };
@@ -89,13 +90,13 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     };
   }
 
-  const ctx = await openContext(io, v, { startSandbox: true });
+  const ctx = await openContext(io, v);
   try {
     const { config, provider, manager } = ctx;
     if (ctx.sandbox.kind === 'in-process') {
-      warn(
+      say(
         io,
-        `logging in to a ${config.sandboxFlavor} sandbox started by this command; its tokens stop working when the login ends. to keep using them, start '${sandboxCommand(config.sandboxFlavor ?? 'schwab')}' in another terminal and log in again`,
+        `logging in to a ${config.sandboxFlavor} sandbox started by this command; it keeps its tokens in ${ctx.sandbox.stateFile} for the commands after it`,
       );
     } else if (ctx.sandbox.kind === 'running') {
       say(io, `logging in to the td-token sandbox at ${ctx.sandbox.record.url}`);

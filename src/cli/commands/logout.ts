@@ -22,7 +22,7 @@ exit codes: 0 logged out (or nothing was stored); 1 failed; 2 usage or configura
 };
 
 export async function run(io: CliIO, args: CommandArgs): Promise<number> {
-  const ctx = await openContext(io, args.values);
+  const ctx = await openContext(io, args.values, { offline: true });
   try {
     let had = true;
     try {

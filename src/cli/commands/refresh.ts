@@ -7,7 +7,7 @@
  */
 import { TokenManager } from '../../manager.js';
 import type { TokenRecord } from '../../token.js';
-import { noSandboxError, openContext, storeLocation } from '../context.js';
+import { openContext, storeLocation } from '../context.js';
 import { rememberSecrets } from '../failure.js';
 import { fixCommand } from '../fix-command.js';
 import { timeLeft, when } from '../format.js';
@@ -53,8 +53,6 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     const force = args.values['force'] === true;
     const before = await ctx.manager.peek();
     if (before) rememberSecrets(before.access_token, before.refresh_token);
-    if (ctx.sandbox.kind === 'missing')
-      throw noSandboxError(ctx.sandbox.flavor, before !== undefined);
     // Refresh once less than half the access token's life is left; other processes that hold the
     // lock first make this one find a fresh token and stop.
     const marginMs = before

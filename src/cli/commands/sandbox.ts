@@ -5,7 +5,7 @@
  * @internal
  * @module
  */
-import { DEFAULT_SANDBOX_FLAVOR, resolveConfig } from '../../config.js';
+import { DEFAULT_SANDBOX_FLAVOR, type ResolvedConfig, resolveConfig } from '../../config.js';
 import { ensureCertificate } from '../../login/cert.js';
 import { UsageError } from '../failure.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
@@ -15,6 +15,8 @@ import {
   removeSandboxRecord,
   type SandboxRecord,
   sandboxRecordFile,
+  sandboxStateFile,
+  startCliSandbox,
   writeSandboxRecord,
 } from '../sandbox-registry.js';
 
@@ -41,31 +43,39 @@ Prints its URLs and the default app's credentials on stderr, and one JSON line w
 ({flavor, pid, url, authorizeUrl, tokenUrl, apiUrl}) on stdout. Any user name and password log in.
 
 While it runs, td-token commands whose provider is sandbox-<flavor> and that are given no
-endpoints use it (the default with no client id configured: sandbox-schwab). So, with nothing
-configured, in one terminal:
-  td-token sandbox
-and in another:
-  td-token login && td-token token && td-token status
-Tokens live as long as the sandbox: stopping it ends them all. Programs of your own can use the
-printed URLs (TD_TOKEN_TOKEN_URL, TD_TOKEN_API_URL, TD_TOKEN_AUTHORIZE_URL).
+endpoints use it (the default with no client id configured: sandbox-schwab); when none runs,
+each such command starts a sandbox inside itself. Both keep the tokens they issue in the config
+folder's sandbox/<flavor>-state.json, so tokens from either keep working with the other and
+after a restart (delete that file to forget them all). Run it to watch the sandbox's pages, or
+for programs of your own, which can use the printed URLs (TD_TOKEN_TOKEN_URL, TD_TOKEN_API_URL,
+TD_TOKEN_AUTHORIZE_URL). Besides its default app, it registers the configured app (client id,
+secret, redirect URI) when the configured provider is sandbox-<flavor>.
 
 Stops on Ctrl-C (SIGINT) or SIGTERM. exit codes: 0 stopped; 1 failed to start; 2 usage.`,
 };
 
-async function flavorOf(io: CliIO, args: CommandArgs): Promise<Flavor> {
+/** The flavor to run, and the configuration when its provider is that sandbox flavor. */
+async function flavorOf(
+  io: CliIO,
+  args: CommandArgs,
+): Promise<{ flavor: Flavor; config: ResolvedConfig | undefined }> {
   const given = args.values['flavor'];
+  let flavor: Flavor | undefined;
   if (typeof given === 'string') {
     const v = given.toLowerCase();
-    if (v === 'tdameritrade' || v === 'schwab') return v;
-    throw new UsageError(`--flavor is "${given}"; use tdameritrade or schwab`);
+    if (v !== 'tdameritrade' && v !== 'schwab') {
+      throw new UsageError(`--flavor is "${given}"; use tdameritrade or schwab`);
+    }
+    flavor = v;
   }
+  let config: ResolvedConfig | undefined;
   try {
-    const config = await resolveConfig({ flags: args.values, env: io.env, cwd: io.cwd });
-    if (config.sandboxFlavor) return config.sandboxFlavor;
+    config = await resolveConfig({ flags: args.values, env: io.env, cwd: io.cwd });
   } catch {
-    // The sandbox needs no configuration; a broken one only loses the flavor hint.
+    // The sandbox needs no configuration; a broken one only loses the flavor hint and its app.
   }
-  return DEFAULT_SANDBOX_FLAVOR;
+  flavor ??= config?.sandboxFlavor ?? DEFAULT_SANDBOX_FLAVOR;
+  return { flavor, config: config?.sandboxFlavor === flavor ? config : undefined };
 }
 
 function portOf(args: CommandArgs): number {
@@ -79,11 +89,11 @@ function portOf(args: CommandArgs): number {
 }
 
 export async function run(io: CliIO, args: CommandArgs): Promise<number> {
-  const flavor = await flavorOf(io, args);
+  const { flavor, config } = await flavorOf(io, args);
   const port = portOf(args);
   const { configDir } = await import('../../paths.js');
   const dir = configDir(io.env);
-  const { startSandbox, SANDBOX_DEFAULT_APPS } = await import('../../sandbox/index.js');
+  const { SANDBOX_DEFAULT_APPS } = await import('../../sandbox/index.js');
   let https: boolean | { cert: string; key: string } = false;
   let certPath: string | undefined;
   if (args.values['https'] === true) {
@@ -91,7 +101,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     https = { cert: files.cert, key: files.key };
     certPath = files.certPath;
   }
-  const sandbox = await startSandbox({ flavor, port, https });
+  const { sandbox, ownApp } = await startCliSandbox(dir, flavor, config, { port, https });
   const recordPath = sandboxRecordFile(dir, flavor);
   try {
     const previous = await readRunningSandbox(recordPath);
@@ -123,6 +133,11 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     );
     if (app.clientSecret !== undefined) say(io, `  client secret:  ${app.clientSecret}`);
     say(io, `  redirect URI:   ${app.redirectUris.join(', ')}`);
+    if (ownApp) {
+      say(io, 'configured app:');
+      say(io, `  client id:      ${ownApp.clientId}`);
+      say(io, `  redirect URI:   ${ownApp.redirectUris.join(', ')}`);
+    }
     say(io, 'any user name and password log in.');
     if (certPath)
       say(io, `HTTPS certificate: ${certPath} (Node programs: NODE_EXTRA_CA_CERTS=${certPath})`);
@@ -135,7 +150,10 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
       io,
       `  ${flavor === DEFAULT_SANDBOX_FLAVOR ? '' : `TD_TOKEN_PROVIDER=sandbox-${flavor} `}td-token login`,
     );
-    say(io, 'stop it with Ctrl-C; its tokens end with it.');
+    say(
+      io,
+      `stop it with Ctrl-C; the tokens it issues are kept in ${sandboxStateFile(dir, flavor)} and keep working after it.`,
+    );
     io.stdout.write(
       `${JSON.stringify({ flavor, pid: process.pid, url: sandbox.url, authorizeUrl: sandbox.authorizeUrl, tokenUrl: sandbox.tokenUrl, apiUrl: sandbox.apiUrl })}\n`,
     );

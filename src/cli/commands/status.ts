@@ -9,7 +9,7 @@
 import { describeStore } from '../../config.js';
 import { isTdTokenError } from '../../errors.js';
 import { maskToken, type TokenRecord } from '../../token.js';
-import { type Context, openContext, sandboxCommand } from '../context.js';
+import { type Context, openContext } from '../context.js';
 import { rememberSecrets } from '../failure.js';
 import { fixCommand } from '../fix-command.js';
 import { daysLeft, timeLeft, when } from '../format.js';
@@ -41,7 +41,9 @@ endpoint with the stored access token (skipped when it has expired).
   ok             true when nothing needs a person's attention
   profile, provider, clientId (masked)
   endpoints      { authorizeUrl, tokenUrl, apiUrl, redirectUri }
-  sandbox        null, or { state: "running" | "missing", url }
+  sandbox        null, or { state, url, stateFile } for a sandbox provider: state "running" (a
+                 td-token sandbox), "in-process" (started by this command) or "not-started"
+                 (--offline, and none running; url null); stateFile keeps the sandbox's tokens
   store          { kind, location }
   loggedIn       whether a token is stored
   accessToken    null, or { token, expiresAt (ISO), expiresAtMs, secondsLeft, valid }
@@ -49,7 +51,7 @@ endpoint with the stored access token (skipped when it has expired).
   api            { checked, accepted (true | false | null), status (HTTP status | null), detail }
   problems       [{ code, severity ("error" | "warning"), message, fix }]; codes: not_logged_in,
                  refresh_token_expired, refresh_token_expiring, access_token_expired, api_rejected,
-                 api_unreachable, store_unreadable, sandbox_missing
+                 api_unreachable, store_unreadable
   fix            the command for the first problem, or null
   sources        { <setting>: { kind, name } }: where each setting came from
   (tokens are masked like "abcd…(40 chars)" unless --show-token)
@@ -107,7 +109,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
   const json = args.values['json'] === true;
   const show = args.values['show-token'] === true;
   const offline = args.values['offline'] === true;
-  const ctx = await openContext(io, args.values);
+  const ctx = await openContext(io, args.values, { offline });
   try {
     const { config, provider, manager } = ctx;
     const now = manager.now();
@@ -130,20 +132,20 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     }
     if (record) rememberSecrets(record.access_token, record.refresh_token);
 
-    let sandboxInfo: { state: 'running' | 'missing'; url: string | null } | null = null;
-    if (ctx.sandbox.kind === 'running')
-      sandboxInfo = { state: 'running', url: ctx.sandbox.record.url };
-    if (ctx.sandbox.kind === 'missing') {
-      sandboxInfo = { state: 'missing', url: null };
-      if (record !== undefined) {
-        problems.push({
-          code: 'sandbox_missing',
-          severity: 'error',
-          message: `no ${ctx.sandbox.flavor} sandbox is running, so the stored token cannot be refreshed or checked`,
-          fix: `${sandboxCommand(ctx.sandbox.flavor)}   (in another terminal), then ${login}`,
-        });
-      }
-    }
+    const sandbox = ctx.sandbox;
+    const sandboxInfo =
+      sandbox.kind === 'none'
+        ? null
+        : {
+            state: sandbox.kind,
+            url:
+              sandbox.kind === 'running'
+                ? sandbox.record.url
+                : sandbox.kind === 'in-process'
+                  ? sandbox.url
+                  : null,
+            stateFile: sandbox.stateFile,
+          };
 
     const accessValid = record !== undefined && record.expires_at > now;
     const refreshValid = record !== undefined && record.refresh_token_expires_at > now;
@@ -152,10 +154,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
         code: 'not_logged_in',
         severity: 'error',
         message: `not logged in: no token is stored in ${describeStore(config.store)}`,
-        fix:
-          ctx.sandbox.kind === 'missing'
-            ? `${sandboxCommand(ctx.sandbox.flavor)}   (in another terminal), then ${login}`
-            : login,
+        fix: login,
       });
     }
     if (record && !refreshValid) {
@@ -183,7 +182,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     }
 
     let api: ApiCheck = { checked: false, accepted: null, status: null, detail: null };
-    if (record && accessValid && !offline && ctx.sandbox.kind !== 'missing') {
+    if (record && accessValid && !offline) {
       api = await checkApi(ctx, record, io);
       if (api.accepted === false) {
         problems.push({
@@ -206,12 +205,10 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
       api.detail = 'not checked (the access token has expired)';
     }
 
-    const noEndpoints = ctx.sandbox.kind === 'missing';
+    const noEndpoints = sandbox.kind === 'not-started';
     const errors = problems.filter((p) => p.severity === 'error');
     const loginNeeded = errors.some((p) =>
-      ['not_logged_in', 'refresh_token_expired', 'sandbox_missing', 'store_unreadable'].includes(
-        p.code,
-      ),
+      ['not_logged_in', 'refresh_token_expired', 'store_unreadable'].includes(p.code),
     );
     const exit = errors.length === 0 ? EXIT.ok : loginNeeded ? EXIT.loginRequired : EXIT.failed;
 
@@ -273,19 +270,24 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     lines.push(`  provider:       ${config.provider}${from('provider')}`);
     lines.push(`  client id:      ${maskToken(config.clientId)}${from('clientId')}`);
     if (noEndpoints) {
-      lines.push(`  endpoints:      none (no ${config.sandboxFlavor} sandbox is running)`);
+      lines.push(
+        `  endpoints:      none (--offline, and no ${config.sandboxFlavor} sandbox is running)`,
+      );
     } else {
       lines.push(`  token URL:      ${provider.tokenUrl}${from('tokenUrl')}`);
       lines.push(`  API URL:        ${provider.apiUrl}${from('apiUrl')}`);
     }
     lines.push(`  redirect URI:   ${provider.redirectUri}${from('redirectUri')}`);
-    if (ctx.sandbox.kind === 'running') {
+    if (sandbox.kind === 'running') {
       lines.push(
-        `  sandbox:        td-token sandbox at ${ctx.sandbox.record.url} (pid ${ctx.sandbox.record.pid})`,
+        `  sandbox:        td-token sandbox at ${sandbox.record.url} (pid ${sandbox.record.pid})`,
       );
-    } else if (ctx.sandbox.kind === 'missing') {
-      lines.push(`  sandbox:        none running`);
+    } else if (sandbox.kind === 'in-process') {
+      lines.push(`  sandbox:        started by this command at ${sandbox.url}`);
+    } else if (sandbox.kind === 'not-started') {
+      lines.push('  sandbox:        none running; commands that need one start it');
     }
+    if (sandbox.kind !== 'none') lines.push(`  sandbox tokens: ${sandbox.stateFile}`);
     lines.push(`  store:          ${describeStore(config.store)}${from('storeUrl')}`);
     if (record) {
       lines.push(

@@ -23,9 +23,9 @@ export const spec: CommandSpec = {
   curl -H "Authorization: Bearer $(td-token token)" https://api.schwabapi.com/trader/v1/accounts/accountNumbers
 works. Warnings (a refresh token that ends within 48 hours) go to stderr.
 
-With a sandbox provider, tokens come from a running 'td-token sandbox' (or the sandbox named by
---token-url/--api-url). A token from the sandbox that 'td-token login' starts by itself is printed
-while it is fresh but cannot be refreshed once that login has ended.
+With a sandbox provider and no 'td-token sandbox' running, a refresh goes to a sandbox started
+inside this command, which knows the tokens every td-token sandbox issued (they are kept in the
+config folder's sandbox/<flavor>-state.json).
 
 exit codes: 0 printed; 1 failed (provider down, store unreadable); 2 usage or configuration;
 3 a person must log in again (no token stored, refresh token expired or revoked).`,
@@ -38,36 +38,27 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
   const config = await loadConfig(io, args.values);
   const loginCommand = fixCommand('login', args.values);
   // The hot path: a fresh token in the store is printed without loading the provider, OAuth
-  // and token manager modules at all (start-up time is what a shell substitution waits for).
-  if (config.sandboxFlavor === undefined) {
-    const store = await createStore(storeSpec(config.store, io));
-    let stored: TokenRecord | undefined;
-    try {
-      stored = await store.load();
-    } finally {
-      await store.close();
-    }
-    if (stored) rememberSecrets(stored.access_token, stored.refresh_token);
-    if (stored && isAccessTokenFresh(stored, Date.now(), MARGIN_MS)) {
-      io.stdout.write(`${stored.access_token}\n`);
-      warnIfRefreshEnding(io, stored, Date.now(), loginCommand);
-      return EXIT.ok;
-    }
+  // and token manager modules at all (start-up time is what a shell substitution waits for), nor
+  // starting a sandbox for a sandbox provider.
+  const store = await createStore(storeSpec(config.store, io));
+  let stored: TokenRecord | undefined;
+  try {
+    stored = await store.load();
+  } finally {
+    await store.close();
   }
-  const { noSandboxError, openContext } = await import('../context.js');
+  if (stored) rememberSecrets(stored.access_token, stored.refresh_token);
+  if (stored && isAccessTokenFresh(stored, Date.now(), MARGIN_MS)) {
+    io.stdout.write(`${stored.access_token}\n`);
+    warnIfRefreshEnding(io, stored, Date.now(), loginCommand);
+    return EXIT.ok;
+  }
+  const { openContext } = await import('../context.js');
   const ctx = await openContext(io, args.values, { config });
   try {
     const { manager } = ctx;
-    let record = await manager.peek();
-    if (record) rememberSecrets(record.access_token, record.refresh_token);
-    if (ctx.sandbox.kind === 'missing') {
-      if (!record || !isAccessTokenFresh(record, manager.now(), manager.marginMs)) {
-        throw noSandboxError(ctx.sandbox.flavor, record !== undefined);
-      }
-    } else {
-      record = await manager.getToken();
-      rememberSecrets(record.access_token, record.refresh_token);
-    }
+    const record = await manager.getToken();
+    rememberSecrets(record.access_token, record.refresh_token);
     io.stdout.write(`${record.access_token}\n`);
     warnIfRefreshEnding(io, record, manager.now(), loginCommand);
     return EXIT.ok;
