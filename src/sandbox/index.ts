@@ -17,9 +17,9 @@
  * - Once the client id and callback are known good, a missing (TD) or non-`code`
  *   `response_type` is sent back to the callback as `error=invalid_request` /
  *   `unsupported_response_type`.
- * - A TD code grant without `access_type=offline` still gets a refresh token, unless
- *   `settings.requireAccessTypeOfflineForCodeGrant` is set. Any `access_type` other than
- *   `offline` is `invalid_request`.
+ * - A TD code grant without `access_type=offline` gets no refresh token (the stricter reading),
+ *   unless `settings.requireAccessTypeOfflineForCodeGrant` is turned off. Any `access_type` other
+ *   than `offline` is `invalid_request`.
  * - A code is spent by the first request that names it for the right app, even if that
  *   request then fails on its redirect URI. Injected faults never spend a code: they answer
  *   before any processing (except `delay`, which then processes normally).
