@@ -1,9 +1,10 @@
 /**
  * The local login server: an HTTPS server on the redirect URI's loopback host and port that
  * sends the person to the provider, receives the callback, exchanges the code and hands the token
- * to the caller. It refuses foreign `Host` headers (DNS rebinding), changes state only on POST
- * with a per-run secret, sends strict security headers, gives up after a timeout, and in every
- * outcome closes its listeners and every connection.
+ * to the caller. It refuses foreign `Host` headers (DNS rebinding), starts a login only for the
+ * person's own top-level navigation (Fetch Metadata: no frames, no other sites), changes state
+ * only on POST with a per-run secret, sends strict security headers, gives up after a timeout,
+ * and in every outcome closes its listeners and every connection.
  *
  * @module
  */
@@ -23,7 +24,7 @@ import {
 import { certDir as defaultCertDir } from '../paths.js';
 import type { Provider } from '../providers/types.js';
 import { maskToken, type TokenRecord } from '../token.js';
-import { ensureCertificate } from './cert.js';
+import { CERT_HOSTS, ensureCertificate } from './cert.js';
 import { errorPage, type Page, STYLE_HASH, statusPage, stoppedPage, successPage } from './pages.js';
 
 /** Options of {@link runLoginServer}. */
@@ -75,19 +76,51 @@ const MAX_BODY_BYTES = 4096;
 /** How long closing waits for connections to end by themselves before cutting them. */
 const CLOSE_GRACE_MS = 500;
 
-/** The hosts to bind for a redirect URI host, or undefined when it is not loopback. */
+/** An IPv4 address in 127.0.0.0/8, written as four decimal parts. */
+const LOOPBACK_V4 = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+/**
+ * The hosts to bind for a redirect URI host, or undefined when it is not loopback: both
+ * 127.0.0.1 and ::1 for `localhost`, else the address itself (any of 127.0.0.0/8, or ::1).
+ *
+ * @example
+ * loopbackBindHosts('localhost'); // ['127.0.0.1', '::1']
+ * loopbackBindHosts('127.0.0.2'); // ['127.0.0.2']
+ * loopbackBindHosts('example.com'); // undefined
+ */
 export function loopbackBindHosts(hostname: string): string[] | undefined {
-  switch (hostname.toLowerCase()) {
+  const host = hostname.toLowerCase();
+  switch (host) {
     case 'localhost':
       return ['127.0.0.1', '::1'];
-    case '127.0.0.1':
-      return ['127.0.0.1'];
     case '[::1]':
     case '::1':
       return ['::1'];
-    default:
-      return undefined;
+    default: {
+      const parts = LOOPBACK_V4.exec(host);
+      if (parts === null) return undefined;
+      const octets = parts.slice(1).map(Number);
+      if (octets.some((n) => n > 255)) return undefined;
+      return [`127.${octets.join('.')}`];
+    }
   }
+}
+
+/** Why a GET of `/login` may not start a login (mint a state), or undefined when it may. */
+function loginStartRefusal(req: IncomingMessage): string | undefined {
+  // Fetch Metadata, sent by every current browser and unforgeable by pages. A person starts a
+  // login by opening the address (site `none`) or with the status page's button (`same-origin`),
+  // always as a top-level navigation. Anything else (another site's link, form or window, a
+  // frame, an image, a fetch) could otherwise mint states until the real one is pushed out.
+  const mode = req.headers['sec-fetch-mode'];
+  const dest = req.headers['sec-fetch-dest'];
+  const site = req.headers['sec-fetch-site'];
+  if (mode !== undefined && mode !== 'navigate') return `Sec-Fetch-Mode: ${mode}`;
+  if (dest !== undefined && dest !== 'document') return `Sec-Fetch-Dest: ${dest}`;
+  if (site !== undefined && site !== 'none' && site !== 'same-origin') {
+    return `Sec-Fetch-Site: ${site}`;
+  }
+  return undefined;
 }
 
 /** A duration for people: `5 minutes`, `90 seconds`, `400 ms`. */
@@ -128,7 +161,7 @@ function redirectTarget(redirectUri: string): {
   const hosts = loopbackBindHosts(url.hostname);
   if (hosts === undefined) {
     throw new ConfigError(
-      `the redirect URI ${url.href} does not point at this computer (its host must be localhost, 127.0.0.1 or [::1]), so the login server cannot receive the callback. register a loopback redirect URI with your app (e.g. https://127.0.0.1:8182) and pass it with --redirect-uri, or use 'td-token login --manual'`,
+      `the redirect URI ${url.href} does not point at this computer (its host must be localhost, [::1] or an address in 127.0.0.0/8 such as 127.0.0.1), so the login server cannot receive the callback. register a loopback redirect URI with your app (e.g. https://127.0.0.1:8182) and pass it with --redirect-uri, or use 'td-token login --manual'`,
     );
   }
   const secure = url.protocol === 'https:';
@@ -248,13 +281,20 @@ function describeError(error: unknown): string {
   return String(error);
 }
 
-/** The message's fix, when it follows td-token's "what. fix" shape. */
+/**
+ * The message's fix, when it follows td-token's "what. fix" shape. The message part starts with
+ * a capital letter, as it follows another sentence on the pages.
+ */
 function splitFix(message: string, fallback: string): { message: string; fix: string } {
   const at = message.lastIndexOf('. ');
   if (at > 0 && at < message.length - 2) {
-    return { message: `${message.slice(0, at + 1)}`, fix: message.slice(at + 2) };
+    return { message: capitalize(message.slice(0, at + 1)), fix: message.slice(at + 2) };
   }
-  return { message, fix: fallback };
+  return { message: capitalize(message), fix: fallback };
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 type Outcome = { record: TokenRecord } | { error: unknown };
@@ -315,13 +355,15 @@ export async function runLoginServer(
   };
   const hostPort = target.port;
   const defaultPort = target.secure ? 443 : 80;
+  /** The names a request to this server may be addressed to (anything else: DNS rebinding). */
+  const hostNames = [...new Set(['localhost', '127.0.0.1', '[::1]', target.url.hostname])];
   const allowedHosts = new Set<string>();
-  for (const name of ['localhost', '127.0.0.1', '[::1]']) {
+  for (const name of hostNames) {
     allowedHosts.add(`${name}:${hostPort}`);
     if (hostPort === defaultPort) allowedHosts.add(name);
   }
   const allowedOrigins = new Set<string>(
-    ['localhost', '127.0.0.1', '[::1]'].map(
+    hostNames.map(
       (name) => `${target.url.protocol}//${name}${hostPort === defaultPort ? '' : `:${hostPort}`}`,
     ),
   );
@@ -337,6 +379,15 @@ export async function runLoginServer(
       certPath = made.certPath;
       if (made.created)
         log(`made a self-signed certificate for the login server: ${made.certPath}`);
+      const named: readonly string[] = [
+        ...CERT_HOSTS.dns,
+        ...CERT_HOSTS.ips.map((ip) => (ip.includes(':') ? `[${ip}]` : ip)),
+      ];
+      if (!named.includes(target.url.hostname)) {
+        log(
+          `td-token's certificate names ${named.join(', ')}, not ${target.url.hostname}, so browsers warn about it even when it is trusted. give a certificate for ${target.url.hostname} with --cert and --key to avoid that`,
+        );
+      }
     }
   }
 
@@ -348,6 +399,7 @@ export async function runLoginServer(
   let loggedIn: TokenRecord | undefined;
   let lastError: unknown;
   let refusedCallbacks = 0;
+  let refusedStarts = 0;
 
   const sockets = new Set<Socket>();
   const servers: Server[] = [];
@@ -390,6 +442,9 @@ export async function runLoginServer(
     signal?.removeEventListener('abort', onAbort);
     if (refusedCallbacks > 0) {
       log(`refused ${refusedCallbacks} callback(s) that did not come from this login`);
+    }
+    if (refusedStarts > 0) {
+      log(`refused ${refusedStarts} request(s) from another site or a frame to start a login`);
     }
     void closeEverything().then(() => settle(outcome));
   };
@@ -622,8 +677,7 @@ export async function runLoginServer(
           status: 421,
           code: 'wrong_host',
           title: 'Wrong address',
-          message:
-            'This login server only answers requests addressed to localhost, 127.0.0.1 or [::1].',
+          message: `This login server only answers requests addressed to ${hostNames.slice(0, -1).join(', ')} or ${hostNames.at(-1)}.`,
           fix: `open ${origin}/ directly.`,
         }),
         { Connection: 'close' },
@@ -687,18 +741,23 @@ export async function runLoginServer(
           methodNotAllowed(res, 'Open this address in the browser.', '/login');
           return;
         }
-        // Only a navigation starts a login: images, scripts and fetches of other pages may not
-        // mint states (which would push the real one out).
-        const mode = req.headers['sec-fetch-mode'];
-        if (mode !== undefined && mode !== 'navigate') {
+        const refusal = loginStartRefusal(req);
+        if (refusal !== undefined) {
+          refusedStarts += 1;
+          if (refusedStarts <= 3) {
+            log(
+              `refused to start a login for a request with ${refusal} (another site, a frame or a script); still waiting for the login`,
+            );
+          }
           sendPage(
             res,
             errorPage({
               status: 403,
               code: 'forbidden',
               title: 'Refused',
-              message: 'A login starts only when this address is opened in the browser.',
-              fix: `open ${origin}/login.`,
+              message:
+                "A login starts only when this address is opened in the browser's address bar or with the Log in button of this server's status page, not from another site, a frame or a script. No login was started.",
+              fix: `open ${origin}/login in the address bar.`,
             }),
           );
           return;
@@ -851,7 +910,13 @@ export async function runLoginServer(
         const where = host.includes(':') ? `[${host}]:${hostPort}` : `${host}:${hostPort}`;
         if (code === 'EADDRINUSE') {
           throw new ConfigError(
-            `the login server cannot listen on ${where}: the port is in use (an earlier 'td-token login' still running?). stop the program using it, or register another redirect URI with your app and pass it with --redirect-uri`,
+            `the login server cannot listen on ${where}: the port is in use (by an earlier td-token login still running?). stop the program using it, or register another redirect URI with your app and pass it with --redirect-uri`,
+            { cause: error },
+          );
+        }
+        if (code === 'EADDRNOTAVAIL' && host !== '::1') {
+          throw new ConfigError(
+            `the login server cannot listen on ${where}: this computer has no such loopback address (macOS, for one, has only 127.0.0.1 unless an alias is added). register a redirect URI on 127.0.0.1 or localhost with your app and pass it with --redirect-uri`,
             { cause: error },
           );
         }

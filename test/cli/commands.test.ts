@@ -157,6 +157,55 @@ describe('td-token refresh', () => {
     expect(sandbox.counters().token.failed).toBeGreaterThan(0);
   }, 60_000);
 
+  it('exits 3 with the login command when the provider revoked the refresh token; the file stays', async () => {
+    const record = await loggedIn();
+    const before = await readFile(tokenFile, 'utf8');
+    sandbox.revokeRefreshToken(record.refresh_token);
+    const r = await runCli(['refresh', '--force', ...flags], home);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(
+      /^td-token: the Schwab token endpoint rejected the refresh token \(.+\): it expired.*, or a newer login replaced it\. run 'td-token login --provider schwab [^']*--token-file \S+token\.json' to log in again\n$/,
+    );
+    expect(r.stderr).not.toContain(record.refresh_token);
+    expect(sandbox.counters().token.refresh_token).toBe(1);
+    expect(await readFile(tokenFile, 'utf8')).toBe(before);
+  });
+
+  it('exits 3 with the login command when the refresh token expired at the provider (its clock moved on)', async () => {
+    // A sandbox of its own: its clock only moves forward.
+    const own = await startSandbox({ flavor: 'schwab', settings: { rateLimitPerMinute: 0 } });
+    try {
+      const ownFlags = [...sandboxFlags(own, 'schwab'), '--token-file', tokenFile];
+      await writeTokenFile(tokenFile, await sandboxLogin(own, 'schwab'));
+      own.clock.advance(7 * 86_400_000 + 60_000);
+      const r = await runCli(['refresh', '--force', ...ownFlags], home);
+      expect(r.code).toBe(3);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(
+        /^td-token: the Schwab token endpoint rejected the refresh token .*run 'td-token login --provider schwab [^']*' to log in again\n$/,
+      );
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('exits 3 without asking the provider when the stored refresh token has expired', async () => {
+    const record = await loggedIn();
+    await writeTokenFile(tokenFile, {
+      ...record,
+      expires_at: Date.now() - 60_000,
+      refresh_token_expires_at: Date.now() - 1000,
+    });
+    const r = await runCli(['refresh', ...flags], home);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(
+      /^td-token: .*refresh token.*expired.*'td-token login --provider schwab /s,
+    );
+    expect(sandbox.counters().token.total).toBe(0);
+  });
+
   it('never prompts: with no token it exits 3 at once, even with a terminal-less stdin left open', async () => {
     const r = await runCli(['refresh', ...flags], home);
     expect(r.code).toBe(3);
@@ -320,6 +369,40 @@ describe('td-token export', () => {
     expect(r.stderr).toBe(`wrote the schwab-py token file ${out}\n`);
     expect((await stat(out)).mode & 0o777).toBe(0o600);
     expect(JSON.parse(await readFile(out, 'utf8')).token.access_token).toBe(record.access_token);
+  });
+
+  it('tda-api --out PATH: writes the file 0600 (tda-api fields, times in seconds), nothing on stdout', async () => {
+    const record = await loggedIn();
+    const out = join(home.cwd, 'bots', 'tda_token.json');
+    const r = await runCli(['export', '--format', 'tda-api', '--out', out, ...flags], home);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(`wrote the tda-api token file ${out}\n`);
+    expect((await stat(out)).mode & 0o777).toBe(0o600);
+    const file = JSON.parse(await readFile(out, 'utf8'));
+    expect(Object.keys(file).sort()).toEqual(['creation_timestamp', 'token']);
+    expect(file.token).toMatchObject({
+      access_token: record.access_token,
+      refresh_token: record.refresh_token,
+      token_type: 'Bearer',
+      expires_at: Math.floor(record.expires_at / 1000),
+    });
+    expect(file.creation_timestamp + file.token.refresh_token_expires_in).toBe(
+      Math.floor(record.refresh_token_expires_at / 1000),
+    );
+    expect(r.stderr).not.toContain(record.access_token);
+  });
+
+  it('exits 3 with the login command when no token is stored, and writes nothing', async () => {
+    const out = join(home.cwd, 'tda_token.json');
+    const r = await runCli(['export', '--format', 'tda-api', '--out', out, ...flags], home);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^td-token: no token is stored in .*token\.json.*'td-token login /s);
+    await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
+    const toStdout = await runCli(['export', '--format', 'schwab-py', ...flags], home);
+    expect(toStdout.code).toBe(3);
+    expect(toStdout.stdout).toBe('');
   });
 
   it('needs a known --format (usage error, exit 2)', async () => {

@@ -4,6 +4,8 @@
  * Both providers: Schwab (https://127.0.0.1:<port>) and TD Ameritrade (https://localhost:<port>).
  */
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -12,7 +14,6 @@ import { exchangeAuthorizationCode } from '../../src/oauth/index.js';
 import { createProvider } from '../../src/providers/index.js';
 import { SANDBOX_DEFAULT_APPS, type Sandbox, startSandbox } from '../../src/sandbox/index.js';
 import { launchBrowser, type TestBrowser } from '../helpers/browser.js';
-import { approveInSandbox } from '../helpers/sandbox-login.js';
 import { freePort, isListening } from '../login/support.js';
 import {
   assertBuilt,
@@ -31,24 +32,54 @@ const E2E_TIMEOUT = 90_000;
 
 let browser: TestBrowser;
 let dir: string;
+/** Whether this machine has ::1 (the login server then binds it for a localhost redirect URI). */
+let hasIpv6Loopback = false;
 const children: Child[] = [];
 const contexts: BrowserContext[] = [];
+const servers: Server[] = [];
 
 beforeAll(async () => {
   assertBuilt();
   dir = await mkdtemp(join(tmpdir(), 'td-token-e2e-login-'));
   browser = await launchBrowser();
+  hasIpv6Loopback = await new Promise<boolean>((resolve) => {
+    const probe = createNetServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(0, '::1', () => probe.close(() => resolve(true)));
+  });
 });
 
 afterEach(async () => {
   for (const child of children.splice(0)) await child.stop();
   for (const context of contexts.splice(0)) await context.close();
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
 
 afterAll(async () => {
   await browser?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
+
+/**
+ * Another site (plain http on 127.0.0.1, so neither same-origin nor same-site with the login
+ * server) whose page holds `count` hidden frames of `frameUrl`. Returns the page's URL.
+ */
+async function serveFramingPage(frameUrl: string, count: number): Promise<string> {
+  const frames = Array.from(
+    { length: count },
+    (_, i) => `<iframe src="${frameUrl}?n=${i}" width="1" height="1" style="border:0"></iframe>`,
+  ).join('\n');
+  const server = createHttpServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(`<!doctype html><title>a page elsewhere</title>\n${frames}\n`);
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+}
 
 async function newPage(): Promise<Page> {
   const context = await browser.browser.newContext({ ignoreHTTPSErrors: true });
@@ -110,7 +141,23 @@ describe.each<Flavor>(['schwab', 'tdameritrade'])('td-token login (%s)', (flavor
       tokenUrl: sandbox.tokenUrl,
       apiUrl: sandbox.apiUrl,
     });
-    return { home, port, redirectUri, origin, tokenFile, flags, env, cli, login, provider };
+    // The flags as error messages repeat them: the secret stays in the environment.
+    const loginFlags = flags
+      .map((flag) => (flag === app.clientSecret ? '"$TD_TOKEN_CLIENT_SECRET"' : flag))
+      .join(' ');
+    return {
+      home,
+      port,
+      redirectUri,
+      origin,
+      tokenFile,
+      flags,
+      loginFlags,
+      env,
+      cli,
+      login,
+      provider,
+    };
   }
 
   /** Wait until the login server says it listens. */
@@ -119,12 +166,60 @@ describe.each<Flavor>(['schwab', 'tdameritrade'])('td-token login (%s)', (flavor
     expect(match[1]).toBe(`${origin}/login`);
   }
 
+  /** The addresses the login server binds: TD's `localhost` is both 127.0.0.1 and ::1. */
+  function boundHosts(): string[] {
+    return flavor === 'tdameritrade' ? ['127.0.0.1', '::1'] : ['127.0.0.1'];
+  }
+
+  /** Nothing accepts connections on the redirect URI's port, on any address the server bound. */
+  async function expectClosed(port: number): Promise<void> {
+    for (const host of boundHosts()) {
+      expect(await isListening(host, port), `${host} port ${port}`).toBe(false);
+    }
+  }
+
+  /**
+   * In Chromium: open the authorize URL, log in to the sandbox, press Allow (or Deny), and
+   * return the URL the provider sent the browser to, whose page fails to load because nothing
+   * listens there (the `--manual` case).
+   */
+  async function approveInChromium(
+    authorizeUrl: string,
+    redirectOrigin: string,
+    choice: 'allow' | 'deny' = 'allow',
+  ): Promise<string> {
+    const page = await newPage();
+    page.setDefaultTimeout(15_000);
+    await page.goto(authorizeUrl);
+    await signInToSandbox(page);
+    const failed = page.waitForEvent('requestfailed', {
+      predicate: (request) =>
+        request.isNavigationRequest() && request.url().startsWith(`${redirectOrigin}/`),
+      timeout: 15_000,
+    });
+    // The click's navigation ends in a load error: that is what the person sees too.
+    await Promise.all([
+      failed,
+      page.click(choice === 'allow' ? '#allow' : '#deny').catch(() => {}),
+    ]);
+    const request = await failed;
+    expect(request.failure()?.errorText).toMatch(/ERR_CONNECTION_REFUSED|ERR_ADDRESS_UNREACHABLE/);
+    // Chromium shows its error page for the address that failed; the address bar still holds
+    // that address, which a person copies. The failed navigation's URL is that address.
+    await expect.poll(() => page.url(), { timeout: 5_000 }).toBe('chrome-error://chromewebdata/');
+    return request.url();
+  }
+
   it(
     'logs in through the browser; the token file has the seed fields, mode 0600, and token, status and refresh work',
     async () => {
       const t = await setup();
       const child = t.login('--timeout', '60s');
       await listening(child, t.origin);
+      // Listening on every address it binds, so the checks that it stopped mean something.
+      for (const host of boundHosts()) {
+        expect(await isListening(host, t.port), host).toBe(host === '127.0.0.1' || hasIpv6Loopback);
+      }
       const page = await newPage();
       await loginThroughBrowser(page, t.origin);
       expect(await page.locator('#result').getAttribute('data-result')).toBe('success');
@@ -132,7 +227,7 @@ describe.each<Flavor>(['schwab', 'tdameritrade'])('td-token login (%s)', (flavor
       expect(await child.exit).toBe(0);
       expect(child.stderr()).toMatch(/logged in to/);
       expect(child.stdout()).toBe('');
-      expect(await isListening('127.0.0.1', t.port)).toBe(false);
+      await expectClosed(t.port);
 
       const text = await readFile(t.tokenFile, 'utf8');
       const record = JSON.parse(text) as Record<string, unknown>;
@@ -214,7 +309,7 @@ describe.each<Flavor>(['schwab', 'tdameritrade'])('td-token login (%s)', (flavor
       await page.click('button:has-text("Stop this server")');
       await page.locator('#result[data-result="stopped"]').waitFor();
       expect(await child.exit).toBe(0);
-      expect(await isListening('127.0.0.1', t.port)).toBe(false);
+      await expectClosed(t.port);
       expect(violations).toEqual([]);
     },
     E2E_TIMEOUT,
@@ -233,8 +328,51 @@ describe.each<Flavor>(['schwab', 'tdameritrade'])('td-token login (%s)', (flavor
       expect(await page.textContent('main')).toContain('What to do:');
       expect(await child.exit).toBe(1);
       expect(child.stderr()).toMatch(/td-token: the login was denied at the provider/);
-      expect(await isListening('127.0.0.1', t.port)).toBe(false);
+      await expectClosed(t.port);
       await expect(stat(t.tokenFile)).rejects.toThrow();
+    },
+    E2E_TIMEOUT,
+  );
+
+  it(
+    'a page elsewhere framing /login more times than states are kept starts no login, and the real login still works',
+    async () => {
+      const t = await setup();
+      const child = t.login('--timeout', '60s');
+      await listening(child, t.origin);
+      const page = await newPage();
+      // The person starts a login: the state it carries must survive what follows.
+      await page.goto(`${t.origin}/`);
+      await page.click('a#login');
+      await signInToSandbox(page);
+      // Meanwhile, in the same browser, a page on another site frames /login 40 times.
+      const framed = 40;
+      const elsewhere = await page.context().newPage();
+      const answers: number[] = [];
+      elsewhere.on('response', (response) => {
+        if (response.url().startsWith(`${t.origin}/login?n=`)) answers.push(response.status());
+      });
+      await elsewhere.goto(await serveFramingPage(`${t.origin}/login`, framed));
+      await expect.poll(() => answers.length, { timeout: 20_000 }).toBe(framed);
+      expect(new Set(answers)).toEqual(new Set([403]));
+      await expect
+        .poll(() => child.stderr(), { timeout: 5_000 })
+        .toContain(
+          'refused to start a login for a request with Sec-Fetch-Dest: iframe (another site, a frame or a script); still waiting for the login',
+        );
+
+      sandbox.resetCounters();
+      await page.click('#allow');
+      await page.locator('#result').waitFor();
+      expect(await page.locator('#result').getAttribute('data-result')).toBe('success');
+      expect(await child.exit).toBe(0);
+      expect(sandbox.counters().token.authorization_code).toBe(1);
+      expect(child.stderr()).toContain(
+        `refused ${framed} request(s) from another site or a frame to start a login`,
+      );
+      await expectClosed(t.port);
+      const record = JSON.parse(await readFile(t.tokenFile, 'utf8')) as Record<string, unknown>;
+      expect(typeof record['access_token']).toBe('string');
     },
     E2E_TIMEOUT,
   );
@@ -307,12 +445,24 @@ describe.each<Flavor>(['schwab', 'tdameritrade'])('td-token login (%s)', (flavor
       });
       await page.unrouteAll();
       await page.goto(callback!);
+      const rejectedCode = `the ${flavor === 'schwab' ? 'Schwab' : 'TD Ameritrade'} token endpoint rejected the authorization code (invalid_grant)`;
       expect(await page.locator('#result').getAttribute('data-result')).toBe('error');
+      expect(await page.locator('#result').getAttribute('data-code')).toBe('oauth_error');
       expect(await page.textContent('h1')).toBe('Login failed');
-      expect(await page.textContent('main')).toContain('What to do:');
+      const main = (await page.innerText('main')).replace(/\s+/g, ' ').trim();
+      expect(main).toMatch(/^Login failed /);
+      expect(main).toContain(
+        `The provider did not give a token for this login. T${rejectedCode.slice(1)}: it was already used, it expired, or the redirect URI differs from the login's.`,
+      );
+      expect(main).toContain("What to do: start the login again with 'td-token login'");
       expect(await child.exit).toBe(1);
-      expect(child.stderr()).toMatch(/td-token: /);
-      expect(await isListening('127.0.0.1', t.port)).toBe(false);
+      // The last line names the rejected code, why, and the exact command to run again.
+      const lines = child.stderr().trimEnd().split('\n');
+      expect(lines.at(-1)).toBe(
+        `td-token: ${rejectedCode}: it was already used, it expired, or the redirect URI differs from the login's. start the login again with 'td-token login ${t.loginFlags}'`,
+      );
+      expect(child.stderr()).toContain(`login failed: ${rejectedCode}: it was already used`);
+      await expectClosed(t.port);
       await expect(stat(t.tokenFile)).rejects.toThrow();
     },
     E2E_TIMEOUT,
@@ -330,7 +480,7 @@ describe.each<Flavor>(['schwab', 'tdameritrade'])('td-token login (%s)', (flavor
       expect(child.stderr()).toMatch(
         /td-token: no login finished within 2 seconds\. run 'td-token login[^']*' again/,
       );
-      expect(await isListening('127.0.0.1', t.port)).toBe(false);
+      await expectClosed(t.port);
       // A browser arriving late finds nothing there.
       const page = await newPage();
       await expect(page.goto(`${t.origin}/`)).rejects.toThrow();
@@ -339,7 +489,7 @@ describe.each<Flavor>(['schwab', 'tdameritrade'])('td-token login (%s)', (flavor
   );
 
   it(
-    '--manual: the redirected URL fed through stdin logs in; stdin ending without it exits 1 at once',
+    '--manual: the URL Chromium ends up on, fed through stdin, logs in; stdin ending without it exits 1 at once',
     async () => {
       const t = await setup();
       const child = t.login('--manual', '--timeout', '60s');
@@ -347,13 +497,31 @@ describe.each<Flavor>(['schwab', 'tdameritrade'])('td-token login (%s)', (flavor
       const authorizeUrl = match[1]!;
       expect(authorizeUrl.startsWith(`${sandbox.authorizeUrl}?`)).toBe(true);
       expect(child.stderr()).toContain('Log in and press Allow');
-      const callback = await approveInSandbox(authorizeUrl);
+      // --manual runs no login server: the redirect URI's page fails to load in the browser.
+      await expectClosed(t.port);
+      const callback = await approveInChromium(authorizeUrl, t.origin);
+      const sent = new URL(callback);
+      expect(`${sent.origin}${sent.pathname}`).toBe(`${t.origin}/`);
+      expect(sent.searchParams.get('state')).toBe(new URL(authorizeUrl).searchParams.get('state'));
+      expect(sent.searchParams.get('code')).toBeTruthy();
       child.process.stdin.end(`${callback}\n`);
       expect(await child.exit).toBe(0);
-      expect(child.stderr()).toMatch(/logged in to/);
-      expect(await isListening('127.0.0.1', t.port)).toBe(false);
-      const record = JSON.parse(await readFile(t.tokenFile, 'utf8')) as Record<string, unknown>;
+      expect(child.stdout()).toBe('');
+      expect(child.stderr()).toContain(
+        `logged in to ${flavor} as profile default; the token is stored in file ${t.tokenFile}\n  access token valid until `,
+      );
+      await expectClosed(t.port);
+      const text = await readFile(t.tokenFile, 'utf8');
+      const record = JSON.parse(text) as Record<string, unknown>;
       expect(Object.keys(record).slice(0, 6)).toEqual([...SEED_FIELDS]);
+      expect(record['provider']).toBe(flavor);
+      expect(record['expires_at']).toBeGreaterThan(Date.now() + 25 * 60_000);
+      if (process.platform !== 'win32') {
+        expect((await stat(t.tokenFile)).mode & 0o777).toBe(0o600);
+      }
+      // Neither the code nor a token is echoed.
+      expect(child.stderr()).not.toContain(String(record['access_token']));
+      expect(child.stderr()).not.toContain(sent.searchParams.get('code'));
       const token = await t.cli(['token']);
       expect(token.stdout).toBe(`${String(record['access_token'])}\n`);
 
@@ -369,7 +537,7 @@ describe.each<Flavor>(['schwab', 'tdameritrade'])('td-token login (%s)', (flavor
 
       const deny = t.login('--manual', '--timeout', '60s');
       const url = (await deny.waitForStderr(/^\s+(http\S+)$/m))[1]!;
-      deny.process.stdin.end(`${await approveInSandbox(url, { deny: true })}\n`);
+      deny.process.stdin.end(`${await approveInChromium(url, t.origin, 'deny')}\n`);
       expect(await deny.exit).toBe(1);
       expect(deny.stderr()).toMatch(/td-token: the login was denied at the provider/);
     },

@@ -1,5 +1,6 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:https';
+import { createServer as createNetServer } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -100,6 +101,12 @@ describe('loopbackBindHosts', () => {
   it('binds both loopback addresses for localhost and only loopback', () => {
     expect(loopbackBindHosts('localhost')).toEqual(['127.0.0.1', '::1']);
     expect(loopbackBindHosts('127.0.0.1')).toEqual(['127.0.0.1']);
+    expect(loopbackBindHosts('127.0.0.2')).toEqual(['127.0.0.2']);
+    expect(loopbackBindHosts('127.255.1.9')).toEqual(['127.255.1.9']);
+    expect(loopbackBindHosts('::1')).toEqual(['::1']);
+    expect(loopbackBindHosts('127.0.0.256')).toBeUndefined();
+    expect(loopbackBindHosts('128.0.0.1')).toBeUndefined();
+    expect(loopbackBindHosts('127.0.0.1.nip.io')).toBeUndefined();
     expect(loopbackBindHosts('[::1]')).toEqual(['::1']);
     expect(loopbackBindHosts('example.com')).toBeUndefined();
     expect(loopbackBindHosts('0.0.0.0')).toBeUndefined();
@@ -153,6 +160,80 @@ describe('runLoginServer', () => {
     expect(navigation.status).toBe(302);
     run.abort();
     await run.outcome;
+  });
+
+  it('starts a login only for a top-level navigation the person made (Fetch Metadata)', async () => {
+    const run = await start();
+    const nav = (dest: string, site: string) => ({
+      'sec-fetch-mode': 'navigate',
+      'sec-fetch-dest': dest,
+      'sec-fetch-site': site,
+    });
+    // A hidden frame on another site, another site's link or window, a frame of our own.
+    const refused: [string, Record<string, string>][] = [
+      ['cross-site iframe', nav('iframe', 'cross-site')],
+      ['same-site iframe', nav('iframe', 'same-site')],
+      ['same-origin iframe', nav('iframe', 'same-origin')],
+      ['typed into a frame', nav('frame', 'none')],
+      ['cross-site top-level link', nav('document', 'cross-site')],
+      ['same-site top-level link', nav('document', 'same-site')],
+      ['dest alone', { 'sec-fetch-dest': 'iframe' }],
+      ['site alone', { 'sec-fetch-site': 'cross-site' }],
+    ];
+    for (const [what, headers] of refused) {
+      const answer = await httpsRequest(`${run.origin}/login`, { ca, headers });
+      expect(answer.status, what).toBe(403);
+      expect(answer.headers.location, what).toBeUndefined();
+      expectSecurityHeaders(answer.headers);
+      expect(answer.body, what).toContain('data-code="forbidden"');
+      expect(answer.body, what).toContain('No login was started.');
+      expect(answer.body, what).toContain(`open ${run.origin}/login in the address bar.`);
+    }
+    // Typed or pasted into the address bar, or the status page's Log in button.
+    for (const site of ['none', 'same-origin']) {
+      const answer = await httpsRequest(`${run.origin}/login`, {
+        ca,
+        headers: { ...nav('document', site), 'sec-fetch-user': '?1' },
+      });
+      expect(answer.status, site).toBe(302);
+    }
+    expect(everyLine(run)).toContain(
+      'refused to start a login for a request with Sec-Fetch-Dest: iframe (another site, a frame or a script); still waiting for the login',
+    );
+    run.abort();
+    await run.outcome;
+    expect(everyLine(run)).toContain(
+      `refused ${refused.length} request(s) from another site or a frame to start a login`,
+    );
+  });
+
+  it('keeps the real login when a page elsewhere frames /login many times', async () => {
+    const run = await start();
+    const redirect = await httpsRequest(`${run.origin}/login`, {
+      ca,
+      headers: {
+        'sec-fetch-mode': 'navigate',
+        'sec-fetch-dest': 'document',
+        'sec-fetch-site': 'none',
+      },
+    });
+    const callback = await approveInSandbox(String(redirect.headers.location));
+    // More frames than the states the server keeps: none of them may push the real one out.
+    for (let i = 0; i < 40; i++) {
+      const framed = await httpsRequest(`${run.origin}/login`, {
+        ca,
+        headers: {
+          'sec-fetch-mode': 'navigate',
+          'sec-fetch-dest': 'iframe',
+          'sec-fetch-site': 'cross-site',
+        },
+      });
+      expect(framed.status).toBe(403);
+    }
+    const page = await httpsRequest(callback, { ca });
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('data-result="success"');
+    expect((await run.outcome).record).toBeDefined();
   });
 
   it('refuses requests whose Host header is not a loopback name with the right port', async () => {
@@ -548,6 +629,64 @@ describe('runLoginServer', () => {
     expect((error as Error).message).toContain('--redirect-uri');
     const wild = sandboxProvider('https://0.0.0.0:8182', false);
     await expect(startLogin(wild, { certDir })).rejects.toThrow(/does not point at this computer/);
+  });
+
+  it('serves any address of 127.0.0.0/8 it can bind, only there, and logs in through it', async () => {
+    const host = '127.0.0.2';
+    const port = await freePort();
+    const redirectUri = `https://${host}:${port}`;
+    const td = await startSandbox({ flavor: 'tdameritrade' });
+    try {
+      const app = SANDBOX_DEFAULT_APPS.tdameritrade;
+      td.registerApp({ ...app, redirectUris: [redirectUri] });
+      const provider = createProvider('tdameritrade', {
+        clientId: app.clientId,
+        redirectUri,
+        authorizeUrl: td.authorizeUrl,
+        tokenUrl: td.tokenUrl,
+        apiUrl: td.apiUrl,
+      });
+      const bindable = await new Promise<boolean>((resolve) => {
+        const probe = createNetServer();
+        probe.once('error', () => resolve(false));
+        probe.listen(0, host, () => probe.close(() => resolve(true)));
+      });
+      if (!bindable) {
+        // macOS has only 127.0.0.1 unless an alias is added: the error says so and what to do.
+        await expect(startLogin(provider, { certDir })).rejects.toThrow(
+          `the login server cannot listen on ${host}:${port}: this computer has no such loopback address`,
+        );
+        return;
+      }
+      const controller = new AbortController();
+      const run = await startLogin(provider, { certDir, signal: controller.signal });
+      running.push({ outcome: run.outcome, controller });
+      expect(run.info.origin).toBe(redirectUri);
+      expect(run.info.addresses.map((a) => a.address)).toEqual([host]);
+      expect(await isListening('127.0.0.1', port)).toBe(false);
+      expect(everyLine(run)).toContain(
+        `td-token's certificate names localhost, 127.0.0.1, [::1], not ${host}, so browsers warn about it even when it is trusted`,
+      );
+      const status = await httpsRequest(`${redirectUri}/`);
+      expect(status.status).toBe(200);
+      const rebound = await httpsRequest(`${redirectUri}/`, {
+        headers: { host: `127.0.0.3:${port}` },
+      });
+      expect(rebound.status).toBe(421);
+      expect(rebound.body).toContain(
+        `only answers requests addressed to localhost, 127.0.0.1, [::1] or ${host}.`,
+      );
+      const redirect = await httpsRequest(`${redirectUri}/login`);
+      const location = new URL(String(redirect.headers.location));
+      expect(location.searchParams.get('redirect_uri')).toBe(redirectUri);
+      const callback = await approveInSandbox(location);
+      expect(callback.startsWith(`${redirectUri}/?`)).toBe(true);
+      expect((await httpsRequest(callback)).status).toBe(200);
+      expect((await run.outcome).record?.provider).toBe('tdameritrade');
+      expect(await isListening(host, port)).toBe(false);
+    } finally {
+      await td.close();
+    }
   });
 
   it('says when the port is taken, and leaves nothing listening of its own', async () => {
