@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { ForbiddenError, ProviderError } from './errors.js';
+import { ForbiddenError, ProviderError, TokenExpiredError } from './errors.js';
 import type { TokenManager } from './manager.js';
 import type { ErrorAnswer, Provider } from './providers/types.js';
 import type { TokenRecord } from './token.js';
@@ -35,10 +35,25 @@ async function readAnswer(response: Response): Promise<ErrorAnswer> {
 }
 
 /**
+ * True for a body that can be read only once: a `ReadableStream`, or any other async iterable
+ * (a Node.js stream, a generator). Strings, bytes, `Blob`, `FormData` and `URLSearchParams` can
+ * be sent again.
+ */
+function isOneShotBody(body: RequestInit['body']): boolean {
+  if (body === null || body === undefined || typeof body !== 'object') return false;
+  return body instanceof ReadableStream || Symbol.asyncIterator in body;
+}
+
+/**
  * `fetch` with `Authorization: Bearer <access token>`. `input` may be a path, resolved against
  * the provider's API URL. On a 401 the token is refreshed and the request sent once more; a 403
  * throws {@link ForbiddenError}; any other answer that is not 2xx throws what the provider makes
  * of it (`token_expired`, `rate_limited`, `provider_unavailable`, ...).
+ *
+ * A streamed body (a `ReadableStream` or another async iterable) is read while it is sent, so
+ * it cannot be sent twice: after a 401 the token is still refreshed, but the request is not
+ * retried, and {@link TokenExpiredError} (`token_expired`) says so; send it again yourself, or
+ * pass the body as a string, bytes or a `Blob` to have it retried.
  *
  * @example
  * const response = await authorizedFetch(client, '/v1/accounts');
@@ -62,6 +77,15 @@ export async function authorizedFetch(
 
   const token = await client.getAccessToken();
   let response = await send(token);
+  if (response.status === 401 && isOneShotBody(init.body)) {
+    const cause = client.provider.apiError(await readAnswer(response));
+    // The next request gets a fresh token; this one cannot be sent again.
+    await client.refreshRejected(token);
+    throw new TokenExpiredError(
+      `${url.origin} rejected the access token for ${url.pathname} (HTTP 401), and the request was not sent again because its body is a stream, which can be read only once. the token has been refreshed: send the request again, or pass the body as a string, bytes or a Blob so that td-token can retry it`,
+      { status: 401, response, cause },
+    );
+  }
   if (response.status === 401) {
     await response.body?.cancel().catch(() => undefined);
     const record = await client.refreshRejected(token);

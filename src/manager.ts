@@ -10,7 +10,6 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
-import { setTimeout as delay } from 'node:timers/promises';
 import { authorizedFetch, getAccounts, getQuotes } from './api.js';
 import { isTdTokenError, LoginRequiredError, ProviderError, StoreError } from './errors.js';
 import { type RetryOptions, refreshAccessToken } from './oauth/index.js';
@@ -82,7 +81,9 @@ export interface RefreshTokenExpiringEvent {
  *   (once per threshold per refresh token per process; one event when several are crossed at
  *   once). Checked whenever the manager reads the store or refreshes, so at least once per
  *   access token lifetime while the manager is used.
- * - `login-required`: a person must log in again; the same error is thrown to the caller.
+ * - `login-required`: a person must log in again; the same error is thrown to the caller (once
+ *   per error, however many callers shared the refresh). Not emitted by `login()`'s silent
+ *   refresh, which falls back to the browser login instead.
  */
 export interface TokenManagerEvents {
   refresh: [RefreshEvent];
@@ -98,6 +99,35 @@ interface Cached {
   revision: string | number | undefined;
   token: Promise<string>;
   recordPromise: Promise<TokenRecord>;
+}
+
+/** A store's change announcements for one waiter: a flag, and a wake-up for its sleep. */
+class ChangeSignal {
+  #pending = false;
+  #wake: (() => void) | undefined;
+
+  notify(): void {
+    this.#pending = true;
+    this.#wake?.();
+  }
+
+  /** Sleep `ms`, or less if a change is announced; true when one was (since the last wait). */
+  async wait(ms: number): Promise<boolean> {
+    if (!this.#pending) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.#wake = undefined;
+          resolve();
+        };
+        const timer = setTimeout(done, ms);
+        this.#wake = done;
+      });
+    }
+    const announced = this.#pending;
+    this.#pending = false;
+    return announced;
+  }
 }
 
 /** The token endpoint's host for messages, e.g. `api.tdameritrade.com`. */
@@ -150,6 +180,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   #forced: Promise<TokenRecord> | undefined;
   /** Thresholds already warned about, as `${refresh_token_expires_at}:${hours}`. */
   readonly #warned = new Set<string>();
+  /** Login-required errors already announced with the `login-required` event. */
+  readonly #reportedErrors = new WeakSet<LoginRequiredError>();
 
   constructor(provider: Provider, store: TokenStore, options: TokenManagerOptions = {}) {
     super();
@@ -217,14 +249,14 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   getAccessToken(): Promise<string> {
     const c = this.#hot();
     if (c !== undefined) return c.token;
-    return this.#obtain().then((r) => r.access_token);
+    return this.#reported(this.#obtain()).then((r) => r.access_token);
   }
 
   /** Like {@link getAccessToken}, but the whole token record (shared and frozen when it comes from memory: copy it to change it). */
   getToken(): Promise<TokenRecord> {
     const c = this.#hot();
     if (c !== undefined) return c.recordPromise;
-    return this.#obtain();
+    return this.#reported(this.#obtain());
   }
 
   /**
@@ -235,6 +267,10 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError('"options" must be an object');
     }
+    return this.#reported(this.#refresh(options));
+  }
+
+  #refresh(options: { force?: boolean }): Promise<TokenRecord> {
     if (!options.force) return this.#obtain();
     return this.#force({ force: true });
   }
@@ -250,7 +286,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     if (c !== undefined && c.record.access_token !== rejected && c.freshUntil > this.now()) {
       if (c.revision !== undefined && c.revision === this.store.revision()) return c.recordPromise;
     }
-    return this.#force({ force: true, rejected });
+    return this.#reported(this.#force({ force: true, rejected }));
   }
 
   /**
@@ -269,7 +305,9 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       const stored = await this.store.load();
       if (stored !== undefined && !isRefreshTokenExpired(stored, this.now())) {
         try {
-          return await this.refresh({ force: true });
+          // Not through the public refresh(): a refusal here is no `login-required` event, since
+          // the browser login below is what it requires.
+          return await this.#refresh({ force: true });
         } catch (err) {
           // A provider outage or a store failure would defeat a browser login too.
           if (!isTdTokenError(err) || err.transient || err instanceof StoreError) throw err;
@@ -313,8 +351,10 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   }
 
   /**
-   * `fetch` with `Authorization: Bearer <token>`. A 401 refreshes and retries once; a 403 throws
-   * {@link ForbiddenError}; other failures throw the provider's classification of the answer.
+   * `fetch` with `Authorization: Bearer <token>`. A 401 refreshes and retries once (not for a
+   * streamed body, which cannot be sent twice: that throws `token_expired` after the refresh); a
+   * 403 throws {@link ForbiddenError}; other failures throw the provider's classification of the
+   * answer.
    */
   fetch(input: string | URL, init?: RequestInit): Promise<Response> {
     return authorizedFetch(this.#apiClient(), input, init);
@@ -398,7 +438,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     }
     if (stored === undefined) {
       this.#cached = undefined;
-      throw this.#loginRequired(this.#noTokenError());
+      throw this.#noTokenError();
     }
     if (isAccessTokenFresh(stored, now, this.marginMs)) {
       this.#remember(stored, revision);
@@ -425,7 +465,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       const now = this.now();
       if (stored === undefined) {
         this.#cached = undefined;
-        throw this.#loginRequired(this.#noTokenError());
+        throw this.#noTokenError();
       }
       const fresh = isAccessTokenFresh(stored, now, this.marginMs);
       if (
@@ -438,10 +478,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
         return stored;
       }
       if (isRefreshTokenExpired(stored, now)) {
-        throw this.#loginRequired(
-          new LoginRequiredError(
-            `the refresh token in ${this.store.location} expired on ${new Date(stored.refresh_token_expires_at).toISOString()}. run 'td-token login' to log in again`,
-          ),
+        throw new LoginRequiredError(
+          `the refresh token in ${this.store.location} expired on ${new Date(stored.refresh_token_expires_at).toISOString()}. run 'td-token login' to log in again`,
         );
       }
       const renewRefreshToken = this.#shouldRenew(stored, now);
@@ -470,7 +508,6 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
           retry,
         });
       } catch (err) {
-        if (err instanceof LoginRequiredError) throw this.#loginRequired(err);
         // Out of time (a provider that hangs, or a Retry-After longer than the lock allows):
         // say what went wrong last, as one of our errors, never a bare AbortError.
         if (budget.aborted && !isTdTokenError(err)) {
@@ -483,21 +520,22 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
         }
         throw err;
       }
+      const renewed = record.refresh_token !== stored.refresh_token;
       try {
         await lock.save(record);
       } catch (err) {
-        // Our lock was taken over: the token is valid, but the store now belongs to the new holder.
-        if (isTdTokenError(err, 'lock_timeout')) {
+        if (!isTdTokenError(err, 'lock_timeout')) throw err;
+        // Our lock was taken over: the token is valid, but the store now belongs to the new
+        // holder. A renewal is saved all the same while the store still holds the refresh token
+        // it started from (the provider may have retired that one); otherwise it keeps the
+        // newer record it holds.
+        if (!renewed || !(await this.#saveRenewalAfterLostLock(stored, record))) {
           this.#cached = undefined;
           return record;
         }
-        throw err;
       }
       this.#remember(record, this.store.revision());
-      this.emit('refresh', {
-        expiresAt: record.expires_at,
-        refreshTokenRenewed: record.refresh_token !== stored.refresh_token,
-      });
+      this.emit('refresh', { expiresAt: record.expires_at, refreshTokenRenewed: renewed });
       this.#checkExpiring(record, this.now());
       return record;
     } finally {
@@ -506,13 +544,43 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   }
 
   /**
+   * After a renewal whose lock was lost: save `record` if the store still holds the refresh token
+   * of `started` (the store's compare-and-set). False when the store cannot, holds another
+   * refresh token, or fails.
+   */
+  async #saveRenewalAfterLostLock(started: TokenRecord, record: TokenRecord): Promise<boolean> {
+    if (typeof this.store.compareAndSave !== 'function') return false;
+    try {
+      return await this.store.compareAndSave(started.refresh_token, record);
+    } catch {
+      return false;
+    }
+  }
+
+  /**
    * Take the store's lock for a refresh. While another holder has it, watch the store instead of
    * queueing behind it: as soon as the holder saves a token this caller may use, return that,
    * so that a stampede of processes costs one refresh and no procession through the lock.
+   * A store that announces changes (`onChange`: Redis) wakes the watcher at once, on a save to
+   * look at, or on a release to try the lock; the timer stays, for announcements that are lost.
    */
   async #lockOrFresh(
     mode: { force: boolean; rejected?: string },
     knownRevision: string | number | undefined,
+  ): Promise<{ lock: StoreLock } | { record: TokenRecord }> {
+    const signal = new ChangeSignal();
+    const stop = this.store.onChange?.(() => signal.notify());
+    try {
+      return await this.#watchForLockOrFresh(mode, knownRevision, signal);
+    } finally {
+      stop?.();
+    }
+  }
+
+  async #watchForLockOrFresh(
+    mode: { force: boolean; rejected?: string },
+    knownRevision: string | number | undefined,
+    changed: ChangeSignal,
   ): Promise<{ lock: StoreLock } | { record: TokenRecord }> {
     const waitMs = this.#lockWaitMs ?? DEFAULT_LOCK_WAIT_MS;
     const deadline = Date.now() + waitMs;
@@ -552,7 +620,9 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
           Date.now() + Math.min(LOCK_RETRY_MAX_MS, LOCK_RETRY_MS * 2 ** lockAttempts);
       }
       const base = Math.min(WATCH_MAX_MS, 2 ** Math.min(attempt, 4));
-      await delay(Math.max(0, Math.min(base / 2 + Math.random() * base, deadline - Date.now())));
+      const ms = Math.max(0, Math.min(base / 2 + Math.random() * base, deadline - Date.now()));
+      // Announced: a release means the lock is free now, so try it without the back-off.
+      if (await changed.wait(ms)) nextLockAttempt = 0;
     }
   }
 
@@ -605,8 +675,18 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     );
   }
 
-  #loginRequired(err: LoginRequiredError): LoginRequiredError {
-    this.emit('login-required', err);
-    return err;
+  /**
+   * What a public entry point returns: `flight`, and once it fails with a
+   * {@link LoginRequiredError}, the `login-required` event for that error (once, however many
+   * callers shared the flight).
+   */
+  #reported<T>(flight: Promise<T>): Promise<T> {
+    return flight.catch((err: unknown) => {
+      if (err instanceof LoginRequiredError && !this.#reportedErrors.has(err)) {
+        this.#reportedErrors.add(err);
+        this.emit('login-required', err);
+      }
+      throw err;
+    });
   }
 }

@@ -3,11 +3,15 @@
  *
  * - Taking it: the lock file is created complete and exclusively (written to a temporary file,
  *   then hard-linked to the lock path, which fails if it exists; where hard links are not
- *   supported, an `O_EXCL` create). It holds `{pid, host, token, acquiredAt, expiresAt}`, where
- *   `token` is random and identifies this holder.
+ *   supported, an `O_EXCL` create). It holds `{pid, host, hostId, token, acquiredAt, expiresAt}`,
+ *   where `token` is random and identifies this holder, `host` is the hostname (for people) and
+ *   `hostId` the host identity (kernel and pid namespace: see host-id.ts).
  * - Waiting: short polls (2 ms doubling to 25 ms, with jitter) until `waitMs`.
- * - Breaking: a lock whose `expiresAt` passed, or whose holder's pid is dead on this host, is
- *   removed by a waiter; then everyone races to create it again, and exactly one wins.
+ * - Breaking: a lock whose `expiresAt` passed, or whose holder's pid is dead and was recorded with
+ *   this process's host identity (same kernel, same pid namespace: its pids mean the same here),
+ *   is removed by a waiter; then everyone races to create it again, and exactly one wins. A
+ *   holder with another identity (another machine, or a container with its own pid namespace
+ *   sharing the folder), or none (an older td-token), is waited out until its lock expires.
  * - Fencing: every change other than creating the lock file (breaking a stale lock, a holder's
  *   save, a release) runs under a short guard (a second lock file, `<lock>.guard`, held for
  *   microseconds). A holder's save checks, under the guard, that the lock file still holds its
@@ -25,6 +29,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { StoreError } from '../errors.js';
 import { randomHex } from '../util/random.js';
 import { ensureFolder, FILE_MODE, fileStoreError, shellQuote } from './atomic-file.js';
+import { hostIdentity } from './host-id.js';
 import {
   lockLostError,
   newLockToken,
@@ -36,7 +41,10 @@ import {
 /** What a lock file holds. */
 export interface FileLockInfo {
   pid: number;
+  /** The holder's hostname, for people. */
   host: string;
+  /** The holder's host identity (see host-id.ts); missing in lock files of older versions. */
+  hostId?: string | undefined;
   token: string;
   acquiredAt: number;
   expiresAt: number;
@@ -69,6 +77,7 @@ function parseInfo(raw: string): FileLockInfo | undefined {
       typeof v.acquiredAt === 'number' &&
       typeof v.expiresAt === 'number'
     ) {
+      if (v.hostId !== undefined && typeof v.hostId !== 'string') v.hostId = undefined;
       return v as FileLockInfo;
     }
   } catch {
@@ -96,6 +105,19 @@ async function readLockFile(path: string): Promise<ReadResult> {
   return info ? { kind: 'held', info, raw } : { kind: 'unreadable', raw, mtimeMs };
 }
 
+/**
+ * True when the holder recorded with `pid` and `hostId` is known to be dead: its host identity is
+ * this process's (same kernel, same pid namespace) and no process has that pid. A holder from
+ * another identity, or with none recorded, is never judged dead by its pid.
+ */
+export function isHolderDead(
+  pid: number | null | undefined,
+  hostId: string | null | undefined,
+): boolean {
+  if (typeof pid !== 'number' || typeof hostId !== 'string') return false;
+  return hostId === hostIdentity() && !isProcessAlive(pid);
+}
+
 /** True when a process with this pid exists on this machine (or cannot be checked). */
 export function isProcessAlive(pid: number): boolean {
   try {
@@ -113,10 +135,7 @@ function isStale(result: ReadResult, now: number, unreadableStaleMs: number): bo
     case 'unreadable':
       return now - result.mtimeMs > unreadableStaleMs;
     case 'held':
-      return (
-        result.info.expiresAt <= now ||
-        (result.info.host === HOST && !isProcessAlive(result.info.pid))
-      );
+      return result.info.expiresAt <= now || isHolderDead(result.info.pid, result.info.hostId);
   }
 }
 
@@ -168,6 +187,7 @@ class Guard {
     const content = JSON.stringify({
       pid: process.pid,
       host: HOST,
+      hostId: hostIdentity(),
       token: this.#token,
       acquiredAt: Date.now(),
       expiresAt: Date.now() + GUARD_STALE_MS,
@@ -226,6 +246,14 @@ class Guard {
       await this.release();
     }
   }
+}
+
+/**
+ * Run `fn` holding the guard of the lock at `lockPath`: what it changes cannot interleave with a
+ * lock holder's fenced save (whose check and rename run under the same guard).
+ */
+export function underGuard<T>(lockPath: string, fn: () => Promise<T>): Promise<T> {
+  return new Guard(lockPath).run(Date.now() + GUARD_WAIT_MS, fn);
 }
 
 /** A lock file this process holds. */
@@ -308,6 +336,7 @@ export async function acquireFileLock(
     const info: FileLockInfo = {
       pid: process.pid,
       host: HOST,
+      hostId: hostIdentity(),
       token,
       acquiredAt: now,
       expiresAt: now + ttlMs,

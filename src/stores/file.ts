@@ -25,7 +25,7 @@ import {
   writeFileAtomic,
 } from './atomic-file.js';
 import { plainCodec, type RecordCodec } from './codec.js';
-import { acquireFileLock } from './file-lock.js';
+import { acquireFileLock, underGuard } from './file-lock.js';
 import { looseFolderWarning } from './folder-mode.js';
 import { resolveLockOptions } from './lock-wait.js';
 import type { LockOptions, StoreLock, TokenStore } from './types.js';
@@ -133,6 +133,23 @@ export class FileStore implements TokenStore {
     await ensureFolder(dirname(this.location));
     const { ino } = await writeFileAtomic(this.location, text);
     this.#noteOwn(ino);
+  }
+
+  /**
+   * Replace the token file only while it holds the refresh token `expectedRefreshToken`: read,
+   * compare and rename under the lock file's guard, which every save through the lock also
+   * takes, so no holder's save lands in between.
+   */
+  async compareAndSave(expectedRefreshToken: string, record: TokenRecord): Promise<boolean> {
+    const text = await this.#encode(record);
+    await ensureFolder(dirname(this.location));
+    return underGuard(this.lockPath, async () => {
+      const current = await this.load();
+      if (current?.refresh_token !== expectedRefreshToken) return false;
+      const { ino } = await writeFileAtomic(this.location, text);
+      this.#noteOwn(ino);
+      return true;
+    });
   }
 
   /** Delete the token file (no error when it is already gone). */

@@ -47,6 +47,13 @@ export class MemoryStore implements TokenStore {
     this.#put(record);
   }
 
+  /** Save `record` only while the stored refresh token is `expectedRefreshToken`. */
+  async compareAndSave(expectedRefreshToken: string, record: TokenRecord): Promise<boolean> {
+    if (this.#record?.refresh_token !== expectedRefreshToken) return false;
+    this.#put(record);
+    return true;
+  }
+
   /** Forget the record. */
   async clear(): Promise<void> {
     this.#record = undefined;

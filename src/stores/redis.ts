@@ -13,12 +13,15 @@
  * the previous token, still valid, is used. While the subscription is down (reconnecting), every
  * call returns a new value, so the manager reads the store each time; after a reconnect the
  * counter moves once, since messages may have been missed. Lock releases are published too and
- * wake this process's waiters at once.
+ * wake this process's waiters at once; `onChange` hands the same messages (others' saves and
+ * clears, every release, a resubscription) to the token manager, whose waiters then look at once.
+ *
+ * `compareAndSave` reads the record, compares its refresh token, and saves with a Lua script
+ * only if the key still holds exactly the text it read.
  *
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import type { Redis as RedisClient } from 'ioredis';
 import { ConfigError, StoreError } from '../errors.js';
 import type { TokenRecord } from '../token.js';
 import { parseTokenRecord, serializeTokenRecord, validateTokenRecord } from '../token.js';
@@ -32,7 +35,43 @@ import {
 } from './lock-wait.js';
 import type { LockOptions, StoreLock, TokenStore } from './types.js';
 
-type RedisConstructor = typeof RedisClient;
+/**
+ * The part of ioredis's client this store uses, as local types: the published declarations then
+ * need no `ioredis` types, so a program without that optional package still type-checks against
+ * td-token.
+ */
+interface RedisPipeline {
+  set(key: string, value: string): RedisPipeline;
+  del(key: string): RedisPipeline;
+  publish(channel: string, message: string): RedisPipeline;
+  exec(): Promise<unknown>;
+}
+
+interface RedisClient {
+  connect(): Promise<unknown>;
+  duplicate(): RedisClient;
+  on(event: string, listener: (...args: never[]) => void): unknown;
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, px: 'PX', ms: number, nx: 'NX'): Promise<'OK' | null>;
+  multi(): RedisPipeline;
+  eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
+  subscribe(channel: string): Promise<unknown>;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+}
+
+/** ioredis's `Redis` class, as far as this store uses it. */
+export type RedisClientConstructor = new (
+  url: string,
+  options: {
+    lazyConnect: boolean;
+    connectTimeout: number;
+    commandTimeout: number;
+    maxRetriesPerRequest: number;
+    autoResubscribe: boolean;
+    retryStrategy: (times: number) => number;
+  },
+) => RedisClient;
 
 /** Options for {@link RedisStore.open}. */
 export interface RedisStoreOptions {
@@ -55,6 +94,15 @@ if redis.call('GET', KEYS[2]) == ARGV[1] then
 end
 return 0`;
 
+/** Saves the record only while its key holds exactly the text read before; publishes the change. */
+const SAVE_IF_UNCHANGED = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  redis.call('PUBLISH', ARGV[3], ARGV[4])
+  return 1
+end
+return 0`;
+
 /** Deletes the lock key only while it holds our value; announces the release. */
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -64,13 +112,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0`;
 
-let loaded: Promise<RedisConstructor> | undefined;
+let loaded: Promise<RedisClientConstructor> | undefined;
 
 /** Load ioredis once, only when the Redis store is chosen. */
-export function loadIoredis(): Promise<RedisConstructor> {
+export function loadIoredis(): Promise<RedisClientConstructor> {
   loaded ??= import('ioredis').then(
     (mod) => {
-      const m = mod as unknown as { Redis?: RedisConstructor; default?: RedisConstructor };
+      const m = mod as unknown as {
+        Redis?: RedisClientConstructor;
+        default?: RedisClientConstructor;
+      };
       const ctor = m.Redis ?? m.default;
       if (typeof ctor !== 'function') throw new Error('ioredis exports no Redis class');
       return ctor;
@@ -144,6 +195,7 @@ export class RedisStore implements TokenStore {
   #subscribed = false;
   #closed = false;
   #waiters = new Set<() => void>();
+  #listeners = new Set<() => void>();
 
   /** Connect (two connections: commands and the change subscription) to `url` for `profile`. */
   static async open(
@@ -251,6 +303,51 @@ export class RedisStore implements TokenStore {
     );
   }
 
+  /**
+   * Replace the record only while it holds the refresh token `expectedRefreshToken`: read it,
+   * compare, then save with a script that acts only if the key still holds the text read.
+   */
+  async compareAndSave(expectedRefreshToken: string, record: TokenRecord): Promise<boolean> {
+    const text = await this.#encode(record);
+    // Another writer's save between the read and the script: look again (a few times).
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const current = await this.#call('read', () => this.#client.get(this.tokenKey));
+      if (current === null) return false;
+      const stored = parseTokenRecord(
+        await this.#codec.decode(current, this.location),
+        this.location,
+      );
+      if (stored.refresh_token !== expectedRefreshToken) return false;
+      const saved = await this.#call('write', () =>
+        this.#client.eval(
+          SAVE_IF_UNCHANGED,
+          1,
+          this.tokenKey,
+          current,
+          text,
+          this.channel,
+          this.#message('save'),
+        ),
+      );
+      if (saved === 1) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Call `listener` when another process's save or clear, or any lock release, is announced, and
+   * after a resubscription (messages may have been missed). Returns the function that removes it.
+   */
+  onChange(listener: () => void): () => void {
+    if (typeof listener !== 'function') throw new TypeError('"listener" must be a function');
+    // A wrapper per call, so that the same function added twice is removed once per remover.
+    const entry = () => listener();
+    this.#listeners.add(entry);
+    return () => {
+      this.#listeners.delete(entry);
+    };
+  }
+
   /** Delete the record (and tell other processes). */
   async clear(): Promise<void> {
     await this.#call('delete', () =>
@@ -322,6 +419,7 @@ export class RedisStore implements TokenStore {
     if (this.#closed) return;
     this.#closed = true;
     this.#subscribed = false;
+    this.#listeners.clear();
     for (const wake of [...this.#waiters]) wake();
     await Promise.all(
       [this.#client, this.#subscriber].map((c) =>
@@ -338,6 +436,17 @@ export class RedisStore implements TokenStore {
     this.#subscribed = true;
     // Messages sent while we were not subscribed are lost: count them as a change.
     this.#counter++;
+    this.#notify();
+  }
+
+  #notify(): void {
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener();
+      } catch {
+        // A listener's failure is its own; the others still hear of the change.
+      }
+    }
   }
 
   #onMessage(channel: string, text: string): void {
@@ -350,9 +459,13 @@ export class RedisStore implements TokenStore {
     }
     if (message.op === 'release') {
       for (const wake of [...this.#waiters]) wake();
+      this.#notify();
       return;
     }
-    if (message.from !== this.#id) this.#counter++;
+    if (message.from !== this.#id) {
+      this.#counter++;
+      this.#notify();
+    }
   }
 
   #message(op: EventMessage['op']): string {

@@ -3,9 +3,10 @@
  * at once. WAL journal, a busy timeout, `synchronous=FULL`.
  *
  * Tables: `tokens(profile PRIMARY KEY, record, updated_at, revision)` and
- * `locks(profile PRIMARY KEY, owner, expires_at, pid, host)`. The lock is a row inserted in a
- * `BEGIN IMMEDIATE` transaction; a row whose `expires_at` passed, or whose holder's pid is dead on
- * this host, is taken over in the same transaction. A save through the lock updates the record
+ * `locks(profile PRIMARY KEY, owner, expires_at, pid, host, host_id)`. The lock is a row inserted
+ * in a `BEGIN IMMEDIATE` transaction; a row whose `expires_at` passed, or whose holder's pid is
+ * dead and whose `host_id` is this process's host identity (same kernel and pid namespace: see
+ * host-id.ts), is taken over in the same transaction. A save through the lock updates the record
  * only if the lock row still names this holder and has not expired, in one transaction, so a
  * holder that lost its lock cannot overwrite a newer token.
  *
@@ -20,14 +21,14 @@
 import { promises as fsp, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import type BetterSqlite3 from 'better-sqlite3';
 import { ConfigError, StoreError } from '../errors.js';
 import type { TokenRecord } from '../token.js';
 import { parseTokenRecord, serializeTokenRecord, validateTokenRecord } from '../token.js';
 import { ensureFolder, FILE_MODE, fileStoreError, shellQuote } from './atomic-file.js';
 import { plainCodec, type RecordCodec } from './codec.js';
-import { isProcessAlive } from './file-lock.js';
+import { isHolderDead } from './file-lock.js';
 import { looseFolderWarning } from './folder-mode.js';
+import { hostIdentity } from './host-id.js';
 import {
   lockLostError,
   newLockToken,
@@ -37,8 +38,39 @@ import {
 } from './lock-wait.js';
 import type { LockOptions, StoreLock, TokenStore } from './types.js';
 
-type Database = BetterSqlite3.Database;
-type DatabaseConstructor = typeof BetterSqlite3;
+/**
+ * The part of better-sqlite3's API this store uses, as local types: the published declarations
+ * then need no `better-sqlite3` types, so a program without that optional package still
+ * type-checks against td-token.
+ */
+interface Statement<Params extends unknown[], Row> {
+  get(...params: Params): Row | undefined;
+  run(...params: Params): { changes: number };
+  /** Return the first column's value instead of the row (`Row` then names that value's type). */
+  pluck(): Statement<Params, Row>;
+}
+
+interface Transaction<Args extends unknown[], Result> {
+  immediate(...args: Args): Result;
+}
+
+interface Database {
+  exec(sql: string): unknown;
+  // biome-ignore lint/complexity/noBannedTypes: better-sqlite3's own signature, so that its class fits this type
+  prepare<Params extends unknown[] | {} = unknown[], Row = unknown>(
+    sql: string,
+  ): Params extends unknown[] ? Statement<Params, Row> : Statement<[Params], Row>;
+  transaction<Args extends unknown[], Result>(
+    fn: (...args: Args) => Result,
+  ): Transaction<Args, Result>;
+  close(): unknown;
+}
+
+/** better-sqlite3's `Database` class, as far as this store uses it. */
+export type SqliteDatabaseConstructor = new (
+  path: string,
+  options?: { timeout?: number; readonly?: boolean },
+) => Database;
 
 const HOST = hostname();
 
@@ -57,6 +89,7 @@ interface LockRow {
   expires_at: number;
   pid: number | null;
   host: string | null;
+  host_id: string | null;
 }
 
 const SCHEMA = `
@@ -71,17 +104,22 @@ CREATE TABLE IF NOT EXISTS locks (
   owner TEXT NOT NULL,
   expires_at INTEGER NOT NULL,
   pid INTEGER,
-  host TEXT
+  host TEXT,
+  host_id TEXT
 );
 `;
 
-let loaded: Promise<DatabaseConstructor> | undefined;
+/** Databases made before `locks.host_id` existed get it added; this one error means it is there. */
+const ADD_HOST_ID = 'ALTER TABLE locks ADD COLUMN host_id TEXT';
+
+let loaded: Promise<SqliteDatabaseConstructor> | undefined;
 
 /** Load better-sqlite3 once, only when the SQLite store is chosen. */
-export function loadBetterSqlite3(): Promise<DatabaseConstructor> {
+export function loadBetterSqlite3(): Promise<SqliteDatabaseConstructor> {
   loaded ??= import('better-sqlite3').then(
     (mod) =>
-      (mod as unknown as { default?: DatabaseConstructor }).default ?? (mod as DatabaseConstructor),
+      (mod as unknown as { default?: SqliteDatabaseConstructor }).default ??
+      (mod as unknown as SqliteDatabaseConstructor),
     (cause: unknown) => {
       loaded = undefined;
       const code = (cause as NodeJS.ErrnoException).code;
@@ -156,13 +194,14 @@ export class SqliteStore implements TokenStore {
   readonly profile: string;
   readonly #db: Database;
   readonly #codec: RecordCodec;
-  readonly #dataVersion: BetterSqlite3.Statement<[], number>;
-  readonly #selectRecord: BetterSqlite3.Statement<[string], { record: string }>;
-  readonly #upsert: BetterSqlite3.Statement<[string, string, number]>;
-  readonly #delete: BetterSqlite3.Statement<[string]>;
-  readonly #selectLock: BetterSqlite3.Statement<[string], LockRow>;
-  readonly #putLock: BetterSqlite3.Statement<[string, string, number, number, string]>;
-  readonly #deleteLock: BetterSqlite3.Statement<[string, string]>;
+  readonly #dataVersion: Statement<[], number>;
+  readonly #selectRecord: Statement<[string], { record: string; revision: number }>;
+  readonly #upsert: Statement<[string, string, number], unknown>;
+  readonly #updateIfUnchanged: Statement<[string, number, string, number, string], unknown>;
+  readonly #delete: Statement<[string], unknown>;
+  readonly #selectLock: Statement<[string], LockRow>;
+  readonly #putLock: Statement<[string, string, number, number, string, string], unknown>;
+  readonly #deleteLock: Statement<[string, string], unknown>;
   #closed = false;
 
   /**
@@ -199,10 +238,15 @@ export class SqliteStore implements TokenStore {
     const location = `sqlite:${absolute}#${profile}`;
     let db: Database | undefined;
     try {
-      db = new Database(absolute, { timeout: busyTimeoutMs }) as Database;
+      db = new Database(absolute, { timeout: busyTimeoutMs });
       // exec, not pragma(): pragma() makes a statement object that becomes garbage at once.
       db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;');
       db.exec(SCHEMA);
+      try {
+        db.exec(ADD_HOST_ID);
+      } catch (cause) {
+        if (!/duplicate column name/i.test(String((cause as Error).message))) throw cause;
+      }
       return new SqliteStore(db, absolute, profile, location, options.codec ?? plainCodec);
     } catch (cause) {
       if (db !== undefined) retire(db);
@@ -223,32 +267,76 @@ export class SqliteStore implements TokenStore {
     this.location = location;
     this.#codec = codec;
     this.#dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
-    this.#selectRecord = db.prepare('SELECT record FROM tokens WHERE profile = ?');
+    this.#selectRecord = db.prepare('SELECT record, revision FROM tokens WHERE profile = ?');
     this.#upsert = db.prepare(
       `INSERT INTO tokens (profile, record, updated_at, revision) VALUES (?, ?, ?, 1)
        ON CONFLICT (profile) DO UPDATE SET record = excluded.record,
          updated_at = excluded.updated_at, revision = tokens.revision + 1`,
     );
+    this.#updateIfUnchanged = db.prepare(
+      `UPDATE tokens SET record = ?, updated_at = ?, revision = revision + 1
+       WHERE profile = ? AND revision = ? AND record = ?`,
+    );
     this.#delete = db.prepare('DELETE FROM tokens WHERE profile = ?');
     this.#selectLock = db.prepare(
-      'SELECT owner, expires_at, pid, host FROM locks WHERE profile = ?',
+      'SELECT owner, expires_at, pid, host, host_id FROM locks WHERE profile = ?',
     );
     this.#putLock = db.prepare(
-      'INSERT OR REPLACE INTO locks (profile, owner, expires_at, pid, host) VALUES (?, ?, ?, ?, ?)',
+      `INSERT OR REPLACE INTO locks (profile, owner, expires_at, pid, host, host_id)
+       VALUES (?, ?, ?, ?, ?, ?)`,
     );
     this.#deleteLock = db.prepare('DELETE FROM locks WHERE profile = ? AND owner = ?');
   }
 
   /** The profile's record, or undefined. */
   async load(): Promise<TokenRecord | undefined> {
-    let row: { record: string } | undefined;
+    return (await this.#read())?.record;
+  }
+
+  /**
+   * Replace the profile's record only while it holds the refresh token `expectedRefreshToken`:
+   * read it, compare, then update only if the row (its revision and text) has not changed since,
+   * in one statement, so no other writer's save lands in between.
+   */
+  async compareAndSave(expectedRefreshToken: string, record: TokenRecord): Promise<boolean> {
+    const text = await this.#encode(record);
+    // Another writer's save between the read and the update: look again (a few times).
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const current = await this.#read();
+      if (current === undefined || current.record.refresh_token !== expectedRefreshToken) {
+        return false;
+      }
+      let changes: number;
+      try {
+        ({ changes } = this.#updateIfUnchanged.run(
+          text,
+          Date.now(),
+          this.profile,
+          current.revision,
+          current.text,
+        ));
+      } catch (cause) {
+        throw sqliteError('write', this.location, cause);
+      }
+      if (changes === 1) return true;
+    }
+    return false;
+  }
+
+  async #read(): Promise<{ record: TokenRecord; revision: number; text: string } | undefined> {
+    let row: { record: string; revision: number } | undefined;
     try {
       row = this.#selectRecord.get(this.profile);
     } catch (cause) {
       throw sqliteError('read', this.location, cause);
     }
     if (row === undefined) return undefined;
-    return parseTokenRecord(await this.#codec.decode(row.record, this.location), this.location);
+    const text = await this.#codec.decode(row.record, this.location);
+    return {
+      record: parseTokenRecord(text, this.location),
+      revision: row.revision,
+      text: row.record,
+    };
   }
 
   /** Replace the profile's record in one transaction. */
@@ -283,14 +371,10 @@ export class SqliteStore implements TokenStore {
     const owner = newLockToken();
     const take = this.#db.transaction((now: number): LockRow | undefined => {
       const row = this.#selectLock.get(this.profile);
-      if (
-        row !== undefined &&
-        row.expires_at > now &&
-        !(row.host === HOST && row.pid !== null && !isProcessAlive(row.pid))
-      ) {
+      if (row !== undefined && row.expires_at > now && !isHolderDead(row.pid, row.host_id)) {
         return row;
       }
-      this.#putLock.run(this.profile, owner, now + ttlMs, process.pid, HOST);
+      this.#putLock.run(this.profile, owner, now + ttlMs, process.pid, HOST, hostIdentity());
       return undefined;
     });
     const deadline = Date.now() + waitMs;

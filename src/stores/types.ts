@@ -38,6 +38,23 @@ export interface TokenStore {
   /** Take the store's lock (exclusive across everything that shares the store). */
   lock(options?: LockOptions): Promise<StoreLock>;
   /**
+   * Save `record` only if the stored record's refresh token is still `expectedRefreshToken`, as
+   * one atomic step against every other writer's save (and without the lock). True when saved;
+   * false when the store holds another refresh token, or no record. The token manager uses it
+   * to keep a refresh token the provider issued after this process lost its lock, which would
+   * otherwise be lost while the provider has retired the old one. Optional: without it such a
+   * refresh token is not saved.
+   */
+  compareAndSave?(expectedRefreshToken: string, record: TokenRecord): Promise<boolean>;
+  /**
+   * Optional: call `listener` soon after another writer saved or cleared the record, or a lock
+   * holder released the lock, so that a process waiting for a refresh can look at once instead
+   * of at its next poll. A hint only: it may come without a change, or (on a dropped
+   * connection) not at all, so callers keep polling too. Returns a function that removes the
+   * listener.
+   */
+  onChange?(listener: () => void): () => void;
+  /**
    * A cheap, synchronous value that changes whenever another writer may have changed the stored
    * record since this process last loaded or saved it. The token manager's hot path compares it
    * and reloads only when it moved. `undefined` means the store cannot tell cheaply.

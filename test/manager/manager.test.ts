@@ -321,6 +321,38 @@ describe('TokenManager.login and logout', () => {
     expect(await manager.getAccessToken()).toBe(record.access_token);
   });
 
+  it('emits no login-required when its silent refresh is refused and the browser login follows', async () => {
+    const { manager, sandbox, login, provider } = await start('schwab');
+    const required = events<LoginRequiredError>(manager, 'login-required');
+    sandbox.revokeRefreshToken(login.refresh_token);
+    let asked = 0;
+    const record = await manager.login(async () => {
+      asked++;
+      return sandboxLogin(sandbox, provider);
+    });
+    expect(asked).toBe(1);
+    expect(sandbox.counters().token.refresh_token).toBe(1);
+    expect(required).toEqual([]);
+    expect(await manager.getAccessToken()).toBe(record.access_token);
+  });
+
+  it('emits login-required once for a refusal that many callers share', async () => {
+    const { manager, sandbox, login } = await start('tdameritrade');
+    const required = events<LoginRequiredError>(manager, 'login-required');
+    sandbox.revokeRefreshToken(login.refresh_token);
+    advanceTo(sandbox, login.expires_at + 1000);
+    const errors = await Promise.all(
+      Array.from({ length: 20 }, () => manager.getAccessToken().catch((e: unknown) => e)),
+    );
+    expect(new Set(errors).size).toBe(1);
+    expect(errors[0]).toBeInstanceOf(LoginRequiredError);
+    expect(required).toEqual([errors[0]]);
+    // A public refresh() that is refused announces it too.
+    const again = await manager.refresh({ force: true }).catch((e: unknown) => e);
+    expect(again).toBeInstanceOf(LoginRequiredError);
+    expect(required).toEqual([errors[0], again]);
+  });
+
   it('goes straight to the browser with forceBrowser', async () => {
     const { manager, sandbox, provider } = await start('schwab');
     const record = await manager.login(() => sandboxLogin(sandbox, provider), {
@@ -379,6 +411,87 @@ describe('authenticated fetch', () => {
     expect(apiCalls).toBe(2);
     expect(sandbox.counters().token.refresh_token).toBe(1);
   });
+
+  /** A fetch that answers API calls itself (401 to the first, 200 after) and records their bodies. */
+  function recordingApi(): { fetch: typeof fetch; bodies: string[] } {
+    const bodies: string[] = [];
+    const recording: typeof fetch = async (input, init) => {
+      const url = new URL(input instanceof Request ? input.url : input);
+      if (url.pathname.includes('oauth')) return fetch(input, init);
+      // Reading the body consumes it, as sending it does.
+      bodies.push(await new Response(init?.body ?? null).text());
+      return bodies.length === 1
+        ? new Response('{"error":"The access token being passed has expired or is invalid."}', {
+            status: 401,
+            headers: { 'content-type': 'application/json' },
+          })
+        : new Response('{"ok":true}', {
+            status: 200,
+            headers: { 'content-type': 'application/json' },
+          });
+    };
+    return { fetch: recording, bodies };
+  }
+
+  const resendable: Array<[string, () => RequestInit['body']]> = [
+    ['a string', () => '{"order":1}'],
+    ['bytes', () => new TextEncoder().encode('{"order":1}')],
+    ['a Blob', () => new Blob(['{"order":1}'])],
+    ['URLSearchParams', () => new URLSearchParams({ order: '1' })],
+  ];
+  for (const [what, body] of resendable) {
+    it(`resends a body given as ${what} after a 401`, async () => {
+      const api = recordingApi();
+      const { manager, sandbox } = await start('schwab', { fetch: api.fetch });
+      const response = await manager.fetch('/trader/v1/orders', { method: 'POST', body: body() });
+      expect(response.status).toBe(200);
+      expect(api.bodies).toHaveLength(2);
+      expect(api.bodies[1]).toBe(api.bodies[0]);
+      expect(api.bodies[0]).toMatch(/order/);
+      expect(sandbox.counters().token.refresh_token).toBe(1);
+    });
+  }
+
+  const streamed: Array<[string, () => RequestInit['body']]> = [
+    [
+      'a ReadableStream',
+      () =>
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode('{"order":1}'));
+            controller.close();
+          },
+        }),
+    ],
+    [
+      'an async iterable',
+      () =>
+        (async function* () {
+          yield new TextEncoder().encode('{"order":1}');
+        })() as unknown as RequestInit['body'],
+    ],
+  ];
+  for (const [what, body] of streamed) {
+    it(`does not resend ${what} after a 401: refreshes, then throws token_expired saying why`, async () => {
+      const api = recordingApi();
+      const { manager, sandbox, login, store } = await start('schwab', { fetch: api.fetch });
+      const err = await manager
+        .fetch('/trader/v1/orders', {
+          method: 'POST',
+          body: body(),
+          duplex: 'half',
+        } as RequestInit)
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TokenExpiredError);
+      expect((err as TokenExpiredError).status).toBe(401);
+      expect((err as Error).message).toMatch(/not sent again because its body is a stream/);
+      expect((err as Error).message).toMatch(/send the request again/);
+      expect(api.bodies).toEqual(['{"order":1}']);
+      // The token was refreshed, so the caller's next request goes out with a fresh one.
+      expect(sandbox.counters().token.refresh_token).toBe(1);
+      expect((await store.load())!.access_token).not.toBe(login.access_token);
+    });
+  }
 
   it('turns a 403 into ForbiddenError without refreshing', async () => {
     const forbidding: typeof fetch = async (input, init) => {

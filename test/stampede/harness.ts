@@ -36,6 +36,13 @@ export interface Answer {
   error?: string;
   message?: string;
   ms?: number;
+  /** When the child began and finished this ask (its Date.now()). */
+  startedAt?: number;
+  finishedAt?: number;
+  /** The child refreshed and saved the token itself (its manager's `refresh` event). */
+  refreshed?: boolean;
+  /** ... and that refresh renewed the refresh token. */
+  renewed?: boolean;
 }
 
 export interface Child {
@@ -45,6 +52,11 @@ export interface Child {
   ask(id: number, offset: number): Promise<Answer>;
   /** Resolves when the process has exited. */
   exited: Promise<void>;
+  /**
+   * Resolves when the child (started with `stallTokenRequests`) is about to send a request to the
+   * token endpoint, which it never sends.
+   */
+  stalled: Promise<void>;
 }
 
 function startChild(env: NodeJS.ProcessEnv, readyTimeoutMs: number): Promise<Child> {
@@ -64,10 +76,15 @@ function startChild(env: NodeJS.ProcessEnv, readyTimeoutMs: number): Promise<Chi
   });
   const waiting = new Map<number, (answer: Answer) => void>();
   let onReady: (() => void) | undefined;
+  let onStalled: (() => void) | undefined;
+  const stalled = new Promise<void>((done) => {
+    onStalled = done;
+  });
   const lines = createInterface({ input: child.stdout });
   lines.on('line', (line) => {
-    const message = JSON.parse(line) as Answer & { ready?: boolean };
+    const message = JSON.parse(line) as Answer & { ready?: boolean; stalled?: boolean };
     if (message.ready) onReady?.();
+    else if (message.stalled) onStalled?.();
     else waiting.get(message.id)?.(message);
   });
   return new Promise<Child>((resolveChild, reject) => {
@@ -85,6 +102,7 @@ function startChild(env: NodeJS.ProcessEnv, readyTimeoutMs: number): Promise<Chi
         pid: child.pid!,
         process: child,
         exited,
+        stalled,
         ask(id, offset) {
           return new Promise<Answer>((done, fail) => {
             const onExit = () => fail(new Error(`process ${child.pid} exited: ${stderr}`));
@@ -107,6 +125,8 @@ export interface FleetOptions {
   flavor: 'tdameritrade' | 'schwab';
   store: StoreSpec;
   manager?: Omit<TokenManagerOptions, 'now' | 'fetch'>;
+  /** The children's requests to the token endpoint never leave them (see `Child.stalled`). */
+  stallTokenRequests?: boolean;
 }
 
 /** Start `count` processes, at most a few at a time (2 cores), each ready for its first ask. */
@@ -127,6 +147,7 @@ export async function startFleet(count: number, options: FleetOptions): Promise<
     }),
     TD_STAMPEDE_STORE: JSON.stringify(options.store),
     TD_STAMPEDE_MANAGER: JSON.stringify({ retry: false, ...options.manager }),
+    TD_STAMPEDE_STALL: options.stallTokenRequests ? '1' : '0',
   };
   const children: Child[] = [];
   try {

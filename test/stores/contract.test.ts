@@ -174,6 +174,39 @@ describe.each(KINDS)('%s store: the TokenStore contract', (kind) => {
     await fresh.release();
   });
 
+  it('compareAndSave saves only while the stored refresh token is the expected one', async () => {
+    expect(typeof store.compareAndSave).toBe('function');
+    const first = makeRecord();
+    expect(await store.compareAndSave!(first.refresh_token, makeRecord())).toBe(false);
+    expect(await store.load()).toBeUndefined();
+
+    await store.save(first);
+    const renewed = makeRecord({ issued_at: 1 });
+    expect(await store.compareAndSave!(first.refresh_token, renewed)).toBe(true);
+    expect(await store.load()).toEqual(renewed);
+    expect(await (await backing.open()).load()).toEqual(renewed);
+
+    // The store now holds a newer refresh token: a save expecting the old one keeps it.
+    expect(await store.compareAndSave!(first.refresh_token, makeRecord({ issued_at: 2 }))).toBe(
+      false,
+    );
+    expect(await store.load()).toEqual(renewed);
+  });
+
+  it('compareAndSave needs no lock, and lets exactly one of many racing writers win', async () => {
+    const first = makeRecord();
+    await store.save(first);
+    const held = await (await backing.open()).lock({ ttlMs: 10_000 });
+    const writers = await Promise.all(Array.from({ length: 6 }, () => backing.open()));
+    const candidates = writers.map((_, i) => makeRecord({ issued_at: 10 + i }));
+    const results = await Promise.all(
+      writers.map((w, i) => w.compareAndSave!(first.refresh_token, candidates[i]!)),
+    );
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect(await store.load()).toEqual(candidates[results.indexOf(true)]);
+    await held.release();
+  });
+
   // Skipped for memory: it keeps no stored text to corrupt and is never shared between processes.
   it.skipIf(kind === 'memory')(
     'names the source in invalid_token_file for corrupt, truncated and hand-edited records',
@@ -240,8 +273,9 @@ describe.each(KINDS)('%s store: the TokenStore contract', (kind) => {
   it.skipIf(kind === 'memory')(
     'recovers the lock from a holder killed with SIGKILL',
     async () => {
-      // File and SQLite see that the holder's pid is dead and take over at once; Redis (other
-      // machines) cannot, and waits for the lock to expire.
+      // File and SQLite see that the holder's pid is dead (same host identity: kernel and pid
+      // namespace) and take over at once; Redis (other machines) cannot, and waits for the lock
+      // to expire.
       const ttlMs = kind === 'redis' ? 1500 : 60_000;
       const holder = spawnChild({ spec: backing.spec, op: 'hold', ttlMs });
       await holder.waitForLine(/"locked":true/, 20_000);

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isTdTokenError } from '../../src/errors.js';
 import { FileStore } from '../../src/stores/file.js';
+import { hostIdentity } from '../../src/stores/host-id.js';
 import type { TokenRecord } from '../../src/token.js';
 import { spawnProcess, stopAll } from '../helpers/processes.js';
 import { assertBuilt, CHILD, childAnswer, IS_ROOT, makeRecord, makeTempDir } from './support.js';
@@ -215,6 +216,7 @@ describe('file store lock file', () => {
     const info = JSON.parse(await fsp.readFile(lockPath(), 'utf8')) as Record<string, unknown>;
     expect(info['pid']).toBe(process.pid);
     expect(info['host']).toBe(hostname());
+    expect(info['hostId']).toBe(hostIdentity());
     expect(info['token']).toMatch(/^[0-9a-f]{32}$/);
     expect(info['acquiredAt']).toBeGreaterThanOrEqual(before);
     expect(info['expiresAt']).toBe((info['acquiredAt'] as number) + 5000);
@@ -223,12 +225,17 @@ describe('file store lock file', () => {
     await expect(fsp.stat(lockPath())).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
-  it("takes over at once a lock whose holder's pid is dead on this host", async () => {
+  async function deadPid(): Promise<number> {
     const gone = spawnProcess(process.execPath, ['-e', '0']);
     await gone.exited;
+    return gone.pid;
+  }
+
+  it("takes over at once a lock whose holder's pid is dead under this host identity", async () => {
     await writeLock({
-      pid: gone.pid,
+      pid: await deadPid(),
       host: hostname(),
+      hostId: hostIdentity(),
       token: 'x'.repeat(32),
       acquiredAt: Date.now(),
       expiresAt: Date.now() + 60_000,
@@ -236,6 +243,32 @@ describe('file store lock file', () => {
     const lock = await new FileStore(path).lock({ waitMs: 0 });
     await lock.release();
   });
+
+  // Two containers with one hostname, each with its own pid namespace, sharing the folder: the
+  // other's pid says nothing here, however dead it looks.
+  for (const [what, hostId] of [
+    ['another host identity (same hostname)', `linux:other-boot:pidns:1`],
+    ['no host identity (an older td-token)', undefined],
+  ] as const) {
+    it(`waits out, until it expires, a dead pid's lock recorded with ${what}`, async () => {
+      const pid = await deadPid();
+      const expiresAt = Date.now() + 1500;
+      await writeLock({
+        pid,
+        host: hostname(),
+        ...(hostId === undefined ? {} : { hostId }),
+        token: 'w'.repeat(32),
+        acquiredAt: Date.now(),
+        expiresAt,
+      });
+      const store = new FileStore(path);
+      const error = await rejection(store.lock({ waitMs: 100 }));
+      expect(isTdTokenError(error, 'lock_timeout')).toBe(true);
+      const lock = await store.lock({ waitMs: 5000 });
+      expect(Date.now()).toBeGreaterThanOrEqual(expiresAt);
+      await lock.release();
+    });
+  }
 
   it("waits for another host's lock to expire, then takes it over", async () => {
     const ttl = 400;

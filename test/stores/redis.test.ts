@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isTdTokenError } from '../../src/errors.js';
-import { maskRedisUrl, RedisStore } from '../../src/stores/redis.js';
+import { maskRedisUrl, type RedisClientConstructor, RedisStore } from '../../src/stores/redis.js';
 import { serializeTokenRecord } from '../../src/token.js';
 import { freePort, type RedisServer, startRedis } from '../helpers/redis.js';
 import { eventually, makeRecord } from './support.js';
@@ -134,6 +134,35 @@ describe('redis store', () => {
     expect(isTdTokenError(error, 'store_error')).toBe(true);
     expect(error.message).toContain(`127.0.0.1:${port}`);
     expect(error.message).toMatch(/redis-server is running/);
+  });
+
+  it("has local client types that ioredis's own class fits", () => {
+    const ctor: RedisClientConstructor = Redis;
+    expect(typeof ctor).toBe('function');
+  });
+
+  it("announces others' saves and clears, and every release, to onChange listeners", async () => {
+    const store = await openStore('gina');
+    const other = await openStore('gina');
+    let calls = 0;
+    const stop = store.onChange(() => calls++);
+    const before = store.revision();
+    await store.save(makeRecord()); // its own save: no announcement
+    await other.save(makeRecord());
+    // Messages arrive in order: once the other's save moved the revision, ours came and went.
+    await eventually(() => store.revision() !== before);
+    expect(calls).toBe(1);
+    await other.clear();
+    await eventually(() => calls === 2);
+    const lock = await other.lock();
+    await lock.release();
+    await eventually(() => calls === 3);
+    stop();
+    await other.save(makeRecord());
+    const moved = store.revision();
+    await other.save(makeRecord());
+    await eventually(() => store.revision() !== moved);
+    expect(calls).toBe(3);
   });
 
   it('rejects a URL that is not redis:// as a ConfigError', async () => {

@@ -3,11 +3,15 @@
  * file that is not a database, the mode warning, and the fenced lock row.
  */
 import { promises as fsp, statSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isTdTokenError } from '../../src/errors.js';
-import { SqliteStore } from '../../src/stores/sqlite.js';
+import { hostIdentity } from '../../src/stores/host-id.js';
+import { type SqliteDatabaseConstructor, SqliteStore } from '../../src/stores/sqlite.js';
 import type { TokenStore } from '../../src/stores/types.js';
+import { spawnProcess, stopAll } from '../helpers/processes.js';
 import { openDatabase } from '../helpers/sqlite.js';
 import { makeRecord, makeTempDir } from './support.js';
 
@@ -41,6 +45,28 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
 }
 
 const mode = (p: string) => statSync(p).mode & 0o777;
+
+afterAll(stopAll);
+
+/** The pid of a process that has exited. */
+async function deadPid(): Promise<number> {
+  const gone = spawnProcess(process.execPath, ['-e', '0']);
+  await gone.exited;
+  return gone.pid;
+}
+
+/** Write the profile's lock row behind the store's back. */
+function writeLockRow(row: { pid: number; hostId: string | null; expiresAt: number }): void {
+  const db = openDatabase(path);
+  try {
+    db.prepare(
+      `INSERT OR REPLACE INTO locks (profile, owner, expires_at, pid, host, host_id)
+       VALUES ('default', 'someone-else', ?, ?, ?, ?)`,
+    ).run(row.expiresAt, row.pid, hostname(), row.hostId);
+  } finally {
+    db.close();
+  }
+}
 
 describe('sqlite store', () => {
   it('creates the database 0600 (with its -wal and -shm) in a 0700 folder', async () => {
@@ -125,6 +151,75 @@ describe('sqlite store', () => {
     await lock.release();
     // The other owner's row stays.
     expect(isTdTokenError(await rejection(store.lock({ waitMs: 0 })), 'lock_timeout')).toBe(true);
+  });
+
+  it('records its pid, hostname and host identity in the lock row', async () => {
+    const store = await openStore('default');
+    const lock = await store.lock({ ttlMs: 5000 });
+    const db = openDatabase(path, { readonly: true });
+    try {
+      expect(db.prepare('SELECT pid, host, host_id FROM locks').all()).toEqual([
+        { pid: process.pid, host: hostname(), host_id: hostIdentity() },
+      ]);
+    } finally {
+      db.close();
+    }
+    await lock.release();
+  });
+
+  it("takes over at once a dead pid's lock row with this host identity", async () => {
+    const store = await openStore('default');
+    writeLockRow({ pid: await deadPid(), hostId: hostIdentity(), expiresAt: Date.now() + 60_000 });
+    const lock = await store.lock({ waitMs: 0 });
+    await lock.release();
+  });
+
+  for (const [what, hostId] of [
+    ['another host identity (same hostname)', 'linux:other-boot:pidns:1'],
+    ['no host identity (an older td-token)', null],
+  ] as const) {
+    it(`waits out, until it expires, a dead pid's lock row with ${what}`, async () => {
+      const store = await openStore('default');
+      const pid = await deadPid();
+      const expiresAt = Date.now() + 1500;
+      writeLockRow({ pid, hostId, expiresAt });
+      const error = await rejection(store.lock({ waitMs: 100 }));
+      expect(isTdTokenError(error, 'lock_timeout')).toBe(true);
+      const lock = await store.lock({ waitMs: 5000 });
+      expect(Date.now()).toBeGreaterThanOrEqual(expiresAt);
+      await lock.release();
+    });
+  }
+
+  it('adds the host_id column to a database made by an older td-token', async () => {
+    await fsp.mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    const old = openDatabase(path);
+    try {
+      old
+        .prepare(
+          'CREATE TABLE tokens (profile TEXT PRIMARY KEY, record TEXT NOT NULL, updated_at INTEGER NOT NULL, revision INTEGER NOT NULL)',
+        )
+        .run();
+      old
+        .prepare(
+          'CREATE TABLE locks (profile TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL, pid INTEGER, host TEXT)',
+        )
+        .run();
+    } finally {
+      old.close();
+    }
+    const record = makeRecord();
+    const store = await openStore('default');
+    await (await openStore('default')).load(); // a second open finds the column there
+    const lock = await store.lock();
+    await lock.save(record);
+    await lock.release();
+    expect(await store.load()).toEqual(record);
+  });
+
+  it("has local client types that better-sqlite3's own class fits", () => {
+    const ctor: SqliteDatabaseConstructor = Database;
+    expect(typeof ctor).toBe('function');
   });
 
   it('rejects bad arguments with a TypeError naming them', async () => {

@@ -5,7 +5,7 @@
  * @module
  */
 import { runWatch, type WatchOptions } from '../../watch.js';
-import { noSandboxError, openContext } from '../context.js';
+import { openContext } from '../context.js';
 import { UsageError } from '../failure.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
 import { EXIT } from '../io.js';
@@ -25,10 +25,21 @@ export const spec: CommandSpec = {
 Refreshes the access token ahead of its expiry, renews TD refresh tokens when fewer than 7 days
 remain, waits out provider outages with backoff, and picks up a new login when one is made. Logs
 one JSON object per line on stdout ({time, level, event, ...}; never a token). Stops cleanly on
-SIGINT and SIGTERM. A systemd unit:
+SIGINT and SIGTERM. A systemd user unit, ~/.config/systemd/user/td-token-watch.service
+(ExecStart: the path 'command -v td-token' prints):
+  [Unit]
+  Description=td-token watch: keep the default profile's token fresh
+
   [Service]
-  ExecStart=/usr/bin/env td-token watch --profile default
+  ExecStart=/usr/local/bin/td-token watch --profile default
   Restart=on-failure
+  RestartSec=30
+
+  [Install]
+  WantedBy=default.target
+then: systemctl --user daemon-reload && systemctl --user enable --now td-token-watch
+and, to start it at boot and keep it running while you are logged out:
+  loginctl enable-linger "$USER"
 
 exit codes: 0 stopped by a signal; 1 failed; 2 usage or configuration; 3 a person must log in.`,
 };
@@ -40,9 +51,6 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
   }
   const ctx = await openContext(io, args.values);
   try {
-    if (ctx.sandbox.kind === 'missing') {
-      throw noSandboxError(ctx.sandbox.flavor, (await ctx.manager.peek()) !== undefined);
-    }
     const options: WatchOptions = {
       log: (line) => io.stdout.write(`${JSON.stringify(line)}\n`),
     };

@@ -1,0 +1,43 @@
+/**
+ * Which processes share this process's pid numbers: the "host identity" a lock records, so that
+ * a waiter trusts "the holder's pid is dead" only for a holder whose pids it can see.
+ *
+ * A hostname is not enough: two containers may share a hostname (and a volume with the token
+ * file) while each has its own pid namespace, where pid 7 in one says nothing about pid 7 in the
+ * other. On Linux the identity is the kernel's boot id plus the inode of this process's pid
+ * namespace (`/proc/self/ns/pid`): two processes share it exactly when they run on the same
+ * kernel, in the same pid namespace. Elsewhere (macOS, Windows: no pid namespaces) it is the
+ * hostname. When Linux's files cannot be read, the identity is unique to this process, so no
+ * other process trusts its pid: its locks are then recovered by their expiry alone.
+ *
+ * Computed once per process, on first use (a lock taken or judged), never at start-up.
+ *
+ * @internal
+ * @module
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { randomHex } from '../util/random.js';
+
+let cached: string | undefined;
+
+function compute(): string {
+  if (process.platform !== 'linux') return `host:${hostname()}`;
+  try {
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const pidNamespace = statSync('/proc/self/ns/pid').ino;
+    if (boot !== '' && pidNamespace > 0) return `linux:${boot}:pidns:${pidNamespace}`;
+  } catch {
+    // fall through: no trustworthy identity
+  }
+  return `unverified:${hostname()}:${process.pid}:${randomHex(8)}`;
+}
+
+/**
+ * This process's host identity: equal for two processes exactly when one can tell, by
+ * `kill(pid, 0)`, whether the other is alive.
+ */
+export function hostIdentity(): string {
+  cached ??= compute();
+  return cached;
+}
