@@ -6,7 +6,8 @@
  * What happens when a person must log in (the refresh token expired or was revoked): the loop
  * does not exit. It logs `login_required`, runs `onReloginDue` (once per refresh token), and keeps
  * reading the store every `loginPollMs`, so that a `td-token login` from elsewhere is picked up
- * without restarting the watcher. Only the abort signal stops it.
+ * without restarting the watcher. Only the abort signal stops it, and it stops a running
+ * `onReloginDue` command too.
  *
  * @module
  */
@@ -20,6 +21,10 @@ const SECOND = 1000;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
+/** The longest a provider's `Retry-After` may make the watcher wait. */
+const MAX_RETRY_AFTER_MS = HOUR;
+/** How long a stopped `onReloginDue` command gets between SIGTERM and SIGKILL. */
+const COMMAND_STOP_GRACE_MS = 2 * SECOND;
 
 /** Options of {@link runWatch}. */
 export interface WatchOptions {
@@ -43,9 +48,16 @@ export interface WatchOptions {
   loginPollMs?: number;
   /** First wait after a failed refresh, ms; doubles up to `maxBackoffMs` (default 5 000). */
   backoffMs?: number;
-  /** Longest wait between attempts while the provider is down, ms (default 300 000). */
+  /**
+   * Longest backoff between attempts while the provider is down, ms (default 300 000). A
+   * provider's `Retry-After` (HTTP 429, 503) may ask for longer, and is waited out up to an hour.
+   */
   maxBackoffMs?: number;
-  /** Longest the `onReloginDue` command may run before it is killed, ms (default 60 000). */
+  /**
+   * Longest the `onReloginDue` command may run before it is killed, ms (default 60 000). When
+   * `signal` aborts while it runs, it (with anything it started) gets SIGTERM at once, then
+   * SIGKILL 2 s later.
+   */
   commandTimeoutMs?: number;
 }
 
@@ -69,25 +81,57 @@ function hoursLeft(record: TokenRecord, now: number): number {
   return Math.floor((record.refresh_token_expires_at - now) / (HOUR / 10)) / 10;
 }
 
+/**
+ * Run `command` through the shell in a process group of its own, so that stopping it reaches
+ * whatever it started too: SIGKILL after `timeoutMs`; when `stop` aborts, SIGTERM at once and
+ * SIGKILL after a grace period.
+ */
 function runCommand(
   command: string,
   env: Record<string, string>,
   timeoutMs: number,
-): Promise<{ code: number | null; signal: string | null; error?: string }> {
+  stop: AbortSignal | undefined,
+): Promise<{ code: number | null; signal: string | null; error?: string; stopped?: boolean }> {
   return new Promise((resolve) => {
+    if (stop?.aborted) {
+      resolve({ code: null, signal: null, stopped: true });
+      return;
+    }
+    const posix = process.platform !== 'win32';
     const child = spawn(command, {
       shell: true,
       stdio: 'ignore',
       env: { ...process.env, ...env },
+      detached: posix,
     });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (err) => {
+    let stopped = false;
+    let grace: NodeJS.Timeout | undefined;
+    const kill = (signal: NodeJS.Signals): void => {
+      try {
+        if (posix && child.pid !== undefined) process.kill(-child.pid, signal);
+        else child.kill(signal);
+      } catch {
+        // Already gone.
+      }
+    };
+    const onStop = (): void => {
+      stopped = true;
+      kill('SIGTERM');
+      grace = setTimeout(() => kill('SIGKILL'), COMMAND_STOP_GRACE_MS);
+    };
+    const timer = setTimeout(() => kill('SIGKILL'), timeoutMs);
+    stop?.addEventListener('abort', onStop, { once: true });
+    const done = (result: { code: number | null; signal: string | null; error?: string }): void => {
       clearTimeout(timer);
-      resolve({ code: null, signal: null, error: err.message });
-    });
+      if (grace !== undefined) clearTimeout(grace);
+      stop?.removeEventListener('abort', onStop);
+      resolve(stopped ? { ...result, stopped } : result);
+    };
+    child.once('error', (err) => done({ code: null, signal: null, error: err.message }));
     child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal });
+      // Whatever the command left running in its group goes with it.
+      if (stopped) kill('SIGKILL');
+      done({ code, signal });
     });
   });
 }
@@ -98,8 +142,9 @@ function runCommand(
  *
  * Log lines: `{ time, level, event, ... }` with events `start`, `fresh` (the token and when the
  * next refresh is due), `refreshed` (with `refreshTokenRenewed` for a TD renewal), `refresh_token_expiring`
- * (the manager's warnings at 48 and 24 hours left), `refresh_failed` (with `code`
- * and `retryInMs`), `relogin_due`, `relogin_command`, `login_required`, `stopped`. No line ever
+ * (the manager's warnings at 48 and 24 hours left), `refresh_failed` (with `code`, `retryInMs`,
+ * and `retryAfterMs` when the provider sent `Retry-After`), `relogin_due`, `relogin_command`
+ * (with `stopped: true` when the abort signal cut it short), `login_required`, `stopped`. No line ever
  * holds a token.
  *
  * @example
@@ -160,11 +205,13 @@ export async function runWatch(manager: TokenManager, options: WatchOptions = {}
         TD_TOKEN_HOURS_LEFT: String(left),
       },
       commandTimeoutMs,
+      signal,
     );
-    emit(result.code === 0 ? 'info' : 'error', 'relogin_command', {
+    emit(result.code === 0 ? 'info' : result.stopped ? 'warn' : 'error', 'relogin_command', {
       exitCode: result.code,
       ...(result.signal === null ? {} : { signal: result.signal }),
       ...(result.error === undefined ? {} : { error: result.error }),
+      ...(result.stopped ? { stopped: true } : {}),
     });
   };
 
@@ -245,13 +292,19 @@ export async function runWatch(manager: TokenManager, options: WatchOptions = {}
         } else {
           failures += 1;
           const backoff = Math.min(maxBackoffMs, backoffMs * 2 ** Math.min(failures - 1, 20));
-          const retryAfter = isTdTokenError(err) ? (err.retryAfterMs ?? 0) : 0;
-          waitMs = Math.min(maxBackoffMs, Math.max(backoff, retryAfter));
+          // The provider's Retry-After wins over the backoff's cap (asking earlier would only be
+          // refused again), within reason.
+          const retryAfter = isTdTokenError(err) ? err.retryAfterMs : undefined;
+          waitMs =
+            retryAfter === undefined
+              ? backoff
+              : Math.max(backoff, Math.min(MAX_RETRY_AFTER_MS, retryAfter));
           emit('warn', 'refresh_failed', {
             code: isTdTokenError(err) ? err.code : 'unexpected',
             message: err instanceof Error ? err.message : String(err),
             failures,
             retryInMs: waitMs,
+            ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter }),
           });
         }
       }

@@ -105,17 +105,27 @@ export function rateLimited(answer: ErrorAnswer, what: string): ProviderError {
   );
 }
 
-/** 5xx, an HTML page, an empty or unreadable body from `what`. */
+/**
+ * 5xx, an HTML page, an empty or unreadable body from `what`. A 5xx answer's `Retry-After`
+ * (a 503 during maintenance often has one) becomes `retryAfterMs`, as for 429.
+ */
 export function unavailable(answer: ErrorAnswer, what: string, body: AnswerBody): ProviderError {
   let problem: string;
   if (answer.status >= 500) problem = `answered HTTP ${answer.status}`;
   else if (body.kind === 'html') problem = `answered HTTP ${answer.status} with an HTML page`;
   else if (body.kind === 'empty') problem = `answered HTTP ${answer.status} with an empty body`;
   else problem = `answered HTTP ${answer.status} with a body that is not JSON`;
+  const options = errorOptions(answer, body);
+  const wait = answer.status >= 500 ? retryAfterMs(answer.headers) : undefined;
+  if (wait !== undefined) options.retryAfterMs = wait;
+  const after =
+    wait === undefined
+      ? 'try again in a few minutes'
+      : `it asked to wait ${Math.max(1, Math.ceil(wait / 1000))} s (Retry-After): try again after that`;
   return new ProviderError(
     'provider_unavailable',
-    `${what} is unavailable: it ${problem}. try again in a few minutes (td-token retries on its own); if it persists, check the provider's status page and the URL`,
-    errorOptions(answer, body),
+    `${what} is unavailable: it ${problem}. ${after} (td-token retries on its own); if it persists, check the provider's status page and the URL`,
+    options,
   );
 }
 

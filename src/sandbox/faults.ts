@@ -12,6 +12,12 @@ export interface FaultQueue extends SandboxFaults {
   take(): SandboxFault | undefined;
 }
 
+function checkRetryAfterSec(value: unknown): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new TypeError('"fault.retryAfterSec" must be an integer >= 0');
+  }
+}
+
 /** Checks a fault given by a caller; a bad one throws a TypeError naming what is wrong. */
 export function checkFault(fault: SandboxFault): SandboxFault {
   if (typeof fault !== 'object' || fault === null) {
@@ -25,6 +31,7 @@ export function checkFault(fault: SandboxFault): SandboxFault {
       if (fault.body !== undefined && fault.body !== 'json' && fault.body !== 'text') {
         throw new TypeError('"fault.body" must be "json" or "text"');
       }
+      if (fault.retryAfterSec !== undefined) checkRetryAfterSec(fault.retryAfterSec);
       return { ...fault };
     case 'html':
       if (
@@ -45,13 +52,7 @@ export function checkFault(fault: SandboxFault): SandboxFault {
       }
       return { ...fault };
     case 'rate-limit':
-      if (
-        typeof fault.retryAfterSec !== 'number' ||
-        !Number.isInteger(fault.retryAfterSec) ||
-        fault.retryAfterSec < 0
-      ) {
-        throw new TypeError('"fault.retryAfterSec" must be an integer >= 0');
-      }
+      checkRetryAfterSec(fault.retryAfterSec);
       return { ...fault };
     default:
       throw new TypeError(

@@ -40,7 +40,8 @@ export interface SandboxSettings {
   rateLimitPerMinute: number;
   /**
    * TD: whether a code grant without `access_type=offline` is refused a refresh token.
-   * Default false: the refresh token is given anyway.
+   * Default true (the stricter reading of TD's documentation); false gives the refresh token
+   * anyway.
    */
   requireAccessTypeOfflineForCodeGrant: boolean;
   /** How long a started browser login (login page, consent page) stays usable. Default 10 minutes. */
@@ -68,12 +69,21 @@ export interface SandboxOptions {
   now?: () => number;
   /** Overrides of the flavor's default settings. */
   settings?: Partial<SandboxSettings>;
+  /**
+   * A JSON file that keeps the refresh and access tokens the sandbox issues (with their app,
+   * user, expiry and status), so that they keep working after a restart and in other sandboxes
+   * given the same file. Read at start when it exists; written (0600, atomically, folder 0700)
+   * after every change that issues, rotates, supersedes or revokes a token. Codes and logins in
+   * progress are not kept. A file that cannot be read as a state of this flavor makes the start
+   * fail with an error naming it; delete it to start afresh. Default: tokens live in memory only.
+   */
+  stateFile?: string;
 }
 
 /**
  * A fault answered by the token endpoint instead of the normal processing.
  * - `status`: that HTTP status, with a JSON body (default for 500) or a plain text body
- *   (default for 502 and 503).
+ *   (default for 502 and 503), and `Retry-After: retryAfterSec` when that is given.
  * - `html`: an HTML error page ("Access Denied") with `status` (default 200).
  * - `malformed-json`: 200, `Content-Type: application/json`, a truncated token response.
  * - `delay`: waits `ms` of real time, then processes the request normally.
@@ -81,7 +91,7 @@ export interface SandboxOptions {
  * - `rate-limit`: 429 with `Retry-After: retryAfterSec`.
  */
 export type SandboxFault =
-  | { kind: 'status'; status: 500 | 502 | 503; body?: 'json' | 'text' }
+  | { kind: 'status'; status: 500 | 502 | 503; body?: 'json' | 'text'; retryAfterSec?: number }
   | { kind: 'html'; status?: 200 | 403 | 503 }
   | { kind: 'malformed-json' }
   | { kind: 'delay'; ms: number }

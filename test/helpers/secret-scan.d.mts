@@ -28,6 +28,7 @@ export interface ScanResult {
 export const WINDOW: number;
 export const STEP: number;
 export const MIN_LEAK: number;
+export const MIN_SECRET: number;
 export function maskSecret(value: string): string;
 export function parseLedger(text: string): LedgerEntry[];
 export function secretForms(value: string): string[];

@@ -8,6 +8,8 @@
  * 24-character windows every 8 characters (plus its last 24), kept in a map; the output is cut
  * into runs of token characters, and every 24 characters of every run are looked up. A window
  * that two secrets share (the Schwab issuer prefix) is not evidence of either and is dropped.
+ * A form of 16 to 23 characters (a made-up test passphrase, say; see test/helpers/ledger.ts) is
+ * searched for whole; anything shorter is not searched at all (it would match innocent output).
  *
  * Plain JavaScript so that test/run-suite.mjs can use it without a build.
  */
@@ -18,9 +20,11 @@ export const WINDOW = 24;
 export const STEP = 8;
 /** The shortest part of a secret that is always found. */
 export const MIN_LEAK = WINDOW + STEP - 1;
+/** The shortest secret (or form of one) searched for: shorter ones are left out. */
+export const MIN_SECRET = 16;
 
 /** Characters of tokens, codes and their encodings; anything else ends a run. */
-const RUN = /[A-Za-z0-9+/=@._%~-]{24,}/g;
+const RUN = /[A-Za-z0-9+/=@._%~-]{16,}/g;
 
 /** `abcd…(120 chars)`: never enough of a secret to use. */
 export function maskSecret(value) {
@@ -52,33 +56,48 @@ export function secretForms(value) {
 }
 
 function windowsOf(form) {
-  if (form.length < WINDOW) return [form];
   const out = [];
   for (let i = 0; i + WINDOW <= form.length; i += STEP) out.push(form.slice(i, i + WINDOW));
   out.push(form.slice(form.length - WINDOW));
   return out;
 }
 
-/** Map of window -> index of the one secret it belongs to (-1 when shared). */
+/**
+ * `windows`: window -> index of the one secret it belongs to (-1 when shared); `short`: the first
+ * MIN_SECRET characters of each short form -> `[form, index]` pairs.
+ */
 function indexSecrets(entries) {
-  const map = new Map();
+  const windows = new Map();
+  const short = new Map();
   entries.forEach((entry, index) => {
     for (const form of secretForms(entry.value)) {
+      if (form.length < MIN_SECRET) continue;
+      if (form.length < WINDOW) {
+        const key = form.slice(0, MIN_SECRET);
+        short.set(key, [...(short.get(key) ?? []), [form, index]]);
+        continue;
+      }
       for (const w of windowsOf(form)) {
-        const had = map.get(w);
-        if (had === undefined) map.set(w, index);
-        else if (had !== index) map.set(w, -1);
+        const had = windows.get(w);
+        if (had === undefined) windows.set(w, index);
+        else if (had !== index) windows.set(w, -1);
       }
     }
   });
-  return map;
+  return { windows, short };
 }
 
-/** Which secret, if any, a run of token characters holds part of. */
+/** Which secret, if any, a run of token characters holds (part of, for a long one). */
 function hitIn(run, map) {
   for (let j = 0; j + WINDOW <= run.length; j++) {
-    const index = map.get(run.slice(j, j + WINDOW));
+    const index = map.windows.get(run.slice(j, j + WINDOW));
     if (index !== undefined && index >= 0) return index;
+  }
+  if (map.short.size === 0) return undefined;
+  for (let j = 0; j + MIN_SECRET <= run.length; j++) {
+    const candidates = map.short.get(run.slice(j, j + MIN_SECRET));
+    if (candidates === undefined) continue;
+    for (const [form, index] of candidates) if (run.startsWith(form, j)) return index;
   }
   return undefined;
 }
@@ -97,7 +116,7 @@ function maskedContext(log, offset, map, entries) {
   let end = log.indexOf('\n', offset);
   if (end < 0 || end > offset + 120) end = Math.min(log.length, offset + 120);
   return log.slice(start, end).replace(/[A-Za-z0-9+/=@._%~-]+/g, (run) => {
-    if (run.length < WINDOW) return run;
+    if (run.length < MIN_SECRET) return run;
     const index = hitIn(run, map);
     if (index === undefined) return run;
     const entry = entries[index];

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +46,35 @@ async function watch(
 
 const events = (lines: Line[]) => lines.map((l) => l.event);
 
+/** Poll `get` every 20 ms until it yields a value (not undefined, not NaN, no throw), at most 5 s. */
+async function until<T>(get: () => Promise<T | undefined>): Promise<T> {
+  const end = Date.now() + 5000;
+  for (;;) {
+    try {
+      const value = await get();
+      if (value !== undefined && !Number.isNaN(value)) return value;
+    } catch {
+      // Not yet.
+    }
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Whether process `pid` runs (a zombie waiting to be reaped counts as gone). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
+  }
+}
+
 describe('runWatch', () => {
   it('refreshes ahead of expiry, margin before it, and logs JSON lines without tokens', async () => {
     current = await setup('schwab', { marginMs: 5 * MINUTE });
@@ -82,6 +112,80 @@ describe('runWatch', () => {
     expect(waits.slice(0, 3)).toEqual([5000, 10_000, 20_000]);
     expect(events(lines).slice(-3)).toEqual(['refreshed', 'fresh', 'stopped']);
     expect(current.sandbox.counters().token.ok).toBe(1);
+  });
+
+  it("waits out a rate limit's Retry-After longer than maxBackoffMs, then recovers", async () => {
+    current = await setup('tdameritrade');
+    advanceTo(current.sandbox, current.login.expires_at + 1000);
+    // Ten minutes: twice the default backoff cap of five.
+    current.sandbox.faults.inject({ kind: 'rate-limit', retryAfterSec: 600 }, 1);
+    const { lines, waits } = await watch(current, 2);
+    const failed = lines.filter((l) => l.event === 'refresh_failed');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({
+      code: 'rate_limited',
+      retryInMs: 600_000,
+      retryAfterMs: 600_000,
+    });
+    expect(waits[0]).toBe(600_000);
+    expect(events(lines)).toEqual(['start', 'refresh_failed', 'refreshed', 'fresh', 'stopped']);
+    expect(current.sandbox.counters().token).toMatchObject({ refresh_token: 2, ok: 1 });
+  });
+
+  it("waits out a 503's Retry-After too, but never more than an hour; without one, the backoff", async () => {
+    current = await setup('tdameritrade');
+    advanceTo(current.sandbox, current.login.expires_at + 1000);
+    current.sandbox.faults.inject({ kind: 'status', status: 503, retryAfterSec: 2 * 3600 }, 1);
+    current.sandbox.faults.inject({ kind: 'status', status: 503, retryAfterSec: 1 }, 1);
+    current.sandbox.faults.inject({ kind: 'status', status: 503 }, 1);
+    const { lines, waits } = await watch(current, 4, { maxBackoffMs: 60_000 });
+    const failed = lines.filter((l) => l.event === 'refresh_failed');
+    expect(failed.map((l) => [l['code'], l['retryAfterMs'], l['retryInMs']])).toEqual([
+      ['provider_unavailable', 7_200_000, 3_600_000],
+      // A Retry-After shorter than the backoff (10 s after the second failure) does not shorten it.
+      ['provider_unavailable', 1000, 10_000],
+      ['provider_unavailable', undefined, 20_000],
+    ]);
+    expect(waits.slice(0, 3)).toEqual([3_600_000, 10_000, 20_000]);
+    expect(events(lines).slice(-3)).toEqual(['refreshed', 'fresh', 'stopped']);
+  });
+
+  it('stops the re-login command, and what it started, when its signal aborts', async () => {
+    current = await setup('schwab');
+    const s = current;
+    s.sandbox.revokeRefreshToken(s.login.refresh_token);
+    advanceTo(s.sandbox, s.login.expires_at + 1000);
+    dir = await mkdtemp(join(tmpdir(), 'td-token-watch-'));
+    const pidFile = join(dir, 'sleep.pid');
+    const out = join(dir, 'finished.txt');
+    const controller = new AbortController();
+    const lines: Line[] = [];
+    const watching = runWatch(s.manager, {
+      signal: controller.signal,
+      log: (line) => lines.push(line as Line),
+      // A command that would run 60 s: a grandchild `sleep` the shell waits for.
+      onReloginDue: `sleep 60 & echo $! > '${pidFile}'; wait; echo finished > '${out}'`,
+    });
+    const pid = await until(async () => Number((await readFile(pidFile, 'utf8')).trim()));
+    expect(alive(pid)).toBe(true);
+    const stopping = performance.now();
+    controller.abort();
+    await watching;
+    expect(performance.now() - stopping).toBeLessThan(3000);
+    expect(events(lines)).toEqual([
+      'start',
+      'login_required',
+      'relogin_due',
+      'relogin_command',
+      'stopped',
+    ]);
+    expect(lines.find((l) => l.event === 'relogin_command')).toMatchObject({
+      level: 'warn',
+      stopped: true,
+      signal: 'SIGTERM',
+    });
+    await until(async () => !alive(pid) || undefined);
+    await expect(readFile(out, 'utf8')).rejects.toThrow();
   });
 
   it('runs the re-login command once when a Schwab refresh token has under 48 hours left', async () => {

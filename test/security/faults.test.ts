@@ -13,12 +13,14 @@
  *   the old token file intact and still good for a refresh.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isTdTokenError } from '../../src/errors.js';
 import { TokenManager, type TokenManagerOptions } from '../../src/manager.js';
+import { refreshAccessToken } from '../../src/oauth/index.js';
 import type { Provider } from '../../src/providers/types.js';
 import { type Sandbox, type SandboxFault, startSandbox } from '../../src/sandbox/index.js';
 import { FileStore } from '../../src/stores/index.js';
@@ -95,7 +97,15 @@ async function until(check: () => boolean, what: string, timeoutMs = 10_000): Pr
 }
 
 /** What this file did to td-token, printed at the end. */
-const tally = { faults: 0, kinds: new Set<string>(), stops: 0, diskFailures: 0 };
+const tally = {
+  faults: 0,
+  kinds: new Set<string>(),
+  stops: 0,
+  /** Refreshes that failed creating the lock file, before asking the provider (what filled it). */
+  lockFileFailures: [] as string[],
+  /** Refreshes the provider answered whose save then failed (what filled it). */
+  saveFailures: [] as string[],
+};
 
 /** Inject `count` faults and count them. */
 function inject(sandbox: Sandbox, fault: SandboxFault, count: number): void {
@@ -116,7 +126,11 @@ afterAll(async () => {
   if (root !== '') await rm(root, { recursive: true, force: true });
   console.log(
     `faults: ${tally.faults} injected (${tally.kinds.size} kinds: ${[...tally.kinds].join(', ')}), ` +
-      `${tally.stops} provider stops with a refresh in flight, ${tally.diskFailures} failed saves (full disk, read-only); ` +
+      `${tally.stops} provider stops with a refresh in flight, ` +
+      `${tally.lockFileFailures.length + tally.saveFailures.length} refreshes failed by the disk: ` +
+      `${tally.lockFileFailures.length} creating the lock file (${tally.lockFileFailures.join(', ') || 'none'}), ` +
+      `${tally.saveFailures.length} saving the answered token (${tally.saveFailures.join(', ') || 'none'})` +
+      `${canMount ? '' : ' (the tmpfs cases were skipped: see the warning above)'}; ` +
       'every failed refresh left the token file byte for byte as it was',
   );
 });
@@ -219,6 +233,65 @@ describe('the provider misbehaving, through the TokenManager', () => {
     expect(refreshGrants(sandbox)).toBe(3);
     expect((await readFile(file.path)).equals(file.bytes)).toBe(true);
     await m.close();
+  });
+
+  it('HTTP 503 with Retry-After: 1 waits a full second (not the 20-40 ms backoff) before the next try', async () => {
+    const file = await tokenFile(login);
+    const m = await manager(file.path);
+    inject(sandbox, { kind: 'status', status: 503, retryAfterSec: 1 }, 1);
+    const started = performance.now();
+    const record = await m.refresh({ force: true });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(1000);
+    expect(refreshGrants(sandbox)).toBe(2);
+    expect((await readTokenFile(file.path)).access_token).toBe(record.access_token);
+    await m.close();
+  });
+
+  it('5xx Retry-After, through refreshAccessToken: delay-seconds and an HTTP date are the waits; a longer one than maxDelayMs is thrown at once, naming it', async () => {
+    // The waits themselves, through the retry options' sleep: no real time passes.
+    const waits: number[] = [];
+    const sleep = async (ms: number) => {
+      waits.push(ms);
+    };
+    inject(sandbox, { kind: 'status', status: 503, retryAfterSec: 7 }, 1);
+    inject(sandbox, { kind: 'status', status: 500, body: 'json', retryAfterSec: 3 }, 1);
+    await refreshAccessToken(provider, login, { retry: { sleep } });
+    expect(waits).toEqual([7000, 3000]);
+    expect(refreshGrants(sandbox)).toBe(3);
+
+    // An HTTP date, counted from the answer's own Date header (the local clock is not asked).
+    waits.length = 0;
+    const date = Date.parse('2030-01-01T00:00:00Z');
+    let calls = 0;
+    const dated: typeof fetch = async (input, init) => {
+      calls += 1;
+      if (calls > 1) return fetch(input, init);
+      return new Response('502 Bad Gateway\n', {
+        status: 502,
+        headers: {
+          'content-type': 'text/plain',
+          date: new Date(date).toUTCString(),
+          'retry-after': new Date(date + 12_000).toUTCString(),
+        },
+      });
+    };
+    await refreshAccessToken(provider, login, { fetch: dated, retry: { sleep } });
+    expect(waits).toEqual([12_000]);
+
+    // Longer than the retry may wait (30 s by default): thrown at once, the wait on the error.
+    waits.length = 0;
+    sandbox.resetCounters();
+    inject(sandbox, { kind: 'status', status: 503, retryAfterSec: 120 }, 1);
+    const error = await refreshAccessToken(provider, login, { retry: { sleep } }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isTdTokenError(error, 'provider_unavailable')).toBe(true);
+    expect((error as { retryAfterMs?: number }).retryAfterMs).toBe(120_000);
+    expect((error as Error).message).toMatch(/HTTP 503\. it asked to wait 120 s \(Retry-After\)/);
+    expect((error as Error).message).toMatch(FIX);
+    expect(waits).toEqual([]);
+    expect(refreshGrants(sandbox)).toBe(1);
   });
 
   it('a Retry-After longer than the refresh may take: rate_limited, not a bare abort', async () => {
@@ -391,6 +464,20 @@ describe('the provider misbehaving, through `td-token refresh`', () => {
     expect((await readFile(s.path)).equals(s.bytes)).toBe(true);
   });
 
+  it('HTTP 503 with Retry-After: 2, then a good answer: the second try waits the 2 s, exit 0', {
+    timeout: 30_000,
+  }, async () => {
+    const s = await setup();
+    inject(s.sandbox, { kind: 'status', status: 503, retryAfterSec: 2 }, 1);
+    const started = performance.now();
+    const result = await runCli(s.args, s.home, { timeoutMs: 20_000 });
+    // The default backoff alone would wait 250-500 ms.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(2000);
+    expect(result.code, result.stderr).toBe(0);
+    expect(refreshGrants(s.sandbox)).toBe(2);
+    expect((await readTokenFile(s.path)).access_token).not.toBe(s.login.access_token);
+  });
+
   it('a provider that never answers: exit 1 once the refresh runs out of time (24 s), the file untouched', {
     timeout: 60_000,
   }, async () => {
@@ -495,15 +582,89 @@ describe('`td-token watch` through a provider outage', () => {
   });
 });
 
-/** Mount a tmpfs of `size` at `dir`; false where this machine does not allow it. */
-function mountTmpfs(dir: string, size: string): boolean {
+describe('`td-token watch --on-relogin` stopped while the command runs', () => {
+  it('SIGTERM stops the command (and what it started) and exits 0 within seconds, not after the 60 s command timeout', {
+    timeout: 30_000,
+  }, async () => {
+    const sandbox = await startSandbox({
+      flavor: 'tdameritrade',
+      settings: { rateLimitPerMinute: 0 },
+    });
+    const home = await makeHome();
+    try {
+      const login = await sandboxLogin(sandbox, sandboxProvider(sandbox, 'tdameritrade'));
+      // An expired access token and a revoked refresh token: a login is required at once.
+      sandbox.revokeRefreshToken(login.refresh_token);
+      const path = join(home.root, 'tokens', 'token.json');
+      await writeTokenFile(path, { ...login, expires_at: Date.now() - 60_000 });
+      const pidFile = join(home.root, 'sleep.pid');
+      const command = `sleep 60 & echo $! > '${pidFile}'; wait`;
+      const watch = startCli(
+        [
+          'watch',
+          '--on-relogin',
+          command,
+          '--token-file',
+          path,
+          ...sandboxFlags(sandbox, 'tdameritrade'),
+        ],
+        home,
+      );
+      try {
+        await watch.waitFor('stdout', /"event":"relogin_due"/, 15_000);
+        let pid = 0;
+        await until(() => {
+          try {
+            pid = Number(readFileSync(pidFile, 'utf8').trim());
+          } catch {
+            // Not written yet.
+          }
+          return pid > 0;
+        }, 'the re-login command to start');
+        const stopping = performance.now();
+        watch.child.kill('SIGTERM');
+        const exit = await watch.exited;
+        expect(performance.now() - stopping).toBeLessThan(5000);
+        expect(exit.code, exit.stderr).toBe(0);
+        expect(exit.stdout).toMatch(
+          /"event":"relogin_command"[^\n]*"signal":"SIGTERM"[^\n]*"stopped":true/,
+        );
+        expect(exit.stdout).toMatch(/"event":"stopped"/);
+        // The command's own child went with it.
+        await until(
+          () => {
+            try {
+              process.kill(pid, 0);
+              return /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+            } catch {
+              return true;
+            }
+          },
+          "the command's sleep to end",
+          3000,
+        );
+      } finally {
+        await watch.stop();
+      }
+    } finally {
+      await sandbox.close();
+      await home.cleanup();
+    }
+  });
+});
+
+/** Mount a tmpfs of `size` at `dir`: undefined once mounted, else why it could not be. */
+function mountTmpfs(dir: string, size: string): string | undefined {
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir], {
-      stdio: 'ignore',
+      stdio: ['ignore', 'ignore', 'pipe'],
     });
-    return true;
-  } catch {
-    return false;
+    return undefined;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: Buffer };
+    if (e.code === 'ENOENT') return 'there is no `mount` command';
+    const said = e.stderr?.toString('utf8').trim().split('\n')[0]?.replace(/\.$/, '');
+    return `\`mount -t tmpfs\` failed: ${said || e.message}`;
   }
 }
 
@@ -515,18 +676,29 @@ function umount(dir: string): void {
   }
 }
 
-const canMount = await (async () => {
-  if (process.platform !== 'linux') return false;
+/** Why the tmpfs cases cannot run here; undefined when they can. */
+const cannotMount = await (async () => {
+  if (process.platform !== 'linux') return `this is ${process.platform}, not Linux`;
   const probe = await mkdtemp(join(tmpdir(), 'td-token-mount-'));
-  const ok = mountTmpfs(probe, '64k');
-  if (ok) umount(probe);
+  const problem = mountTmpfs(probe, '64k');
+  if (problem === undefined) umount(probe);
   await rm(probe, { recursive: true, force: true });
-  return ok;
+  return problem;
 })();
+const canMount = cannotMount === undefined;
+const IS_ROOT = process.getuid?.() === 0;
+if (!canMount) {
+  console.warn(
+    `faults: SKIPPING 'a full disk or a read-only file system when saving': it needs a tmpfs of its own (root, or a container allowed to mount), and ${cannotMount}. ` +
+      "what covers those failures instead, without a real full or read-only file system: test/stores/file.test.ts's EFBIG case (a file size limit makes the write fail) " +
+      `and its EACCES case (a read-only folder${IS_ROOT ? '; itself skipped here, as root ignores file modes' : ''})`,
+  );
+}
 
 // Needs a tmpfs mount (root, or a container allowed to mount): there is no other way to make a
 // real file system full or read-only for one folder. Where mounting is not allowed the cases
-// are skipped; the file store's own tests cover failed writes that need no mount.
+// are skipped, saying why (above); the file store's own tests cover failed writes that need no
+// mount.
 describe.skipIf(!canMount)('a full disk or a read-only file system when saving', () => {
   let sandbox: Sandbox;
   let home: Home;
@@ -536,7 +708,8 @@ describe.skipIf(!canMount)('a full disk or a read-only file system when saving',
     home = await makeHome();
     mnt = join(home.root, 'mnt');
     await mkdir(mnt);
-    if (!mountTmpfs(mnt, '256k')) throw new Error('mounting the tmpfs failed');
+    const problem = mountTmpfs(mnt, '256k');
+    if (problem !== undefined) throw new Error(`mounting the tmpfs failed: ${problem}`);
   });
   afterAll(async () => {
     if (mnt !== '') umount(mnt);
@@ -593,7 +766,7 @@ describe.skipIf(!canMount)('a full disk or a read-only file system when saving',
       const full = await runCli(s.args, home);
       expectDiskFull(full);
       expect(full.stderr).toMatch(/could not create the lock file/);
-      tally.diskFailures += 1;
+      tally.lockFileFailures.push('full disk');
       expect((await readFile(s.path)).equals(s.bytes)).toBe(true);
 
       // A page free: the lock is taken, the refresh succeeds at the provider, the save fails
@@ -607,7 +780,7 @@ describe.skipIf(!canMount)('a full disk or a read-only file system when saving',
         /could not (write the token file .*token\.json|create the lock guard .*) \(ENOSPC\)/,
       );
       expect(refreshGrants(sandbox)).toBe(grants + 1);
-      tally.diskFailures += 1;
+      tally.saveFailures.push('full disk');
       expect((await readFile(s.path)).equals(s.bytes)).toBe(true);
       expect((await readdir(join(mnt, 'td-token'))).filter((n) => n.endsWith('.tmp'))).toEqual([]);
     } finally {
@@ -628,7 +801,7 @@ describe.skipIf(!canMount)('a full disk or a read-only file system when saving',
       expect(result.code).toBe(1);
       expect(result.stderr).toMatch(/could not create the lock file .*\(EROFS\)/);
       expect(result.stderr).toMatch(/read-only: choose a writable place with --token-file/);
-      tally.diskFailures += 1;
+      tally.lockFileFailures.push('read-only');
       expect(result.stderr).not.toContain(s.login.refresh_token);
       expect((await readFile(s.path)).equals(s.bytes)).toBe(true);
     } finally {

@@ -99,6 +99,27 @@ describe('scanForLeaks', () => {
     expect(report).toContain('td-token: refresh failed for [access_token');
   });
 
+  it('a made-up secret of 16 to 23 characters is found whole, in a longer run too; a shorter one is never searched', () => {
+    const passphrase = `pp-${randomBytes(12).toString('hex')}`.slice(0, 20);
+    const tiny = 'hunter2-hunter2'; // 15 characters: left out
+    const withShort = `${ledger}invented_passphrase ${passphrase}\ninvented_passphrase ${tiny}\n`;
+    const log = [
+      `TD_TOKEN_PASSPHRASE=${passphrase}`,
+      `x ${passphrase.slice(0, 19)} y`,
+      `the passphrase ${tiny} is short`,
+      `-${passphrase}-more`,
+    ].join('\n');
+    const result = scanForLeaks(withShort, log);
+    // Offsets are where the runs holding them start: the first line, and the last.
+    expect(result.leaks.map((l) => [l.kind, l.offset])).toEqual([
+      ['invented_passphrase', 0],
+      ['invented_passphrase', log.lastIndexOf('\n') + 1],
+    ]);
+    const report = result.leaks.map(formatLeak).join('\n');
+    expect(report.includes(passphrase)).toBe(false);
+    expect(report).toContain(`[invented_passphrase ${maskSecret(passphrase)}]`);
+  });
+
   it('every part of 31 characters or more is found, wherever it starts', () => {
     for (let start = 0; start + MIN_LEAK <= refresh.length; start += 3) {
       const log = `x ${refresh.slice(start, start + MIN_LEAK)} y`;

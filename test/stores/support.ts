@@ -11,6 +11,7 @@ import { createStore, type StoreSpec, type TokenStore } from '../../src/stores/i
 import { MemoryStore } from '../../src/stores/memory.js';
 import type { StoreKind } from '../../src/stores/types.js';
 import type { TokenRecord } from '../../src/token.js';
+import { recordInvented } from '../helpers/ledger.js';
 import { type ProcessResult, runNode, type Spawned, spawnNode } from '../helpers/processes.js';
 import { openDatabase } from '../helpers/sqlite.js';
 
@@ -28,13 +29,16 @@ export function assertBuilt(): void {
 /** True when this process can ignore file permissions (root): chmod then does not stop writes. */
 export const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
 
-/** A record with random tokens, in the seed's shape plus extras. */
+/**
+ * A record with random tokens, in the seed's shape plus extras. The tokens go into the suite's
+ * secret-scan ledger (test/helpers/ledger.ts), so no output may print them.
+ */
 export function makeRecord(overrides: Partial<TokenRecord> = {}): TokenRecord {
   const now = Date.now();
   return {
-    access_token: `at-${randomBytes(24).toString('base64url')}`,
+    access_token: recordInvented('invented_token', `at-${randomBytes(24).toString('base64url')}`),
     expires_at: now + 1_800_000,
-    refresh_token: `rt-${randomBytes(24).toString('base64url')}`,
+    refresh_token: recordInvented('invented_token', `rt-${randomBytes(24).toString('base64url')}`),
     refresh_token_expires_at: now + 90 * 86_400_000,
     scope: 'PlaceTrades AccountAccess MoveMoney',
     token_type: 'Bearer',
