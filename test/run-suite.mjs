@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `npm test`'s runner: vitest, then a search of everything the run printed for every secret the
- * sandbox issued during it.
+ * sandbox issued during it, and every token or passphrase the tests invented.
  *
  * 1. Makes a private temporary folder with two files and names them to everything it starts:
  *    `TD_TOKEN_SANDBOX_LEDGER` (every sandbox, in the test processes and in the `td-token`
@@ -73,7 +73,7 @@ try {
   const result = scanForLeaks(readFileSync(ledger, 'latin1'), output);
   const children = (output.toString('latin1').match(/\n--- end of /g) ?? []).length;
   process.stdout.write(
-    `\nsecret scan: ${result.secrets} secrets issued, ${result.bytes} bytes of output scanned, ${result.leaks.length} leaks\n`,
+    `\nsecret scan: ${result.secrets} secrets (issued by the sandbox or invented by the tests), ${result.bytes} bytes of output scanned, ${result.leaks.length} leaks\n`,
   );
   process.stdout.write(`secret scan: output of ${children} child processes included\n`);
   // Vitest's own summary, restated in the plain 'N passed, N failed' form other tools read.
@@ -88,7 +88,7 @@ try {
   if (result.leaks.length > 0) {
     scanFailed = true;
     process.stderr.write(
-      `secret scan FAILED: ${result.leaks.length} place(s) in the output hold (part of) a code or token the sandbox issued:\n`,
+      `secret scan FAILED: ${result.leaks.length} place(s) in the output hold (part of) a code, token or passphrase the sandbox issued or a test invented:\n`,
     );
     for (const leak of result.leaks.slice(0, 50)) process.stderr.write(`${formatLeak(leak)}\n`);
     if (result.leaks.length > 50) {
