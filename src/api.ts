@@ -5,14 +5,13 @@
  * @module
  */
 import { ForbiddenError, ProviderError, TokenExpiredError } from './errors.js';
-import type { TokenManager } from './manager.js';
 import type { ErrorAnswer, Provider } from './providers/types.js';
 import type { TokenRecord } from './token.js';
 import { assertSecureUrl } from './util/url.js';
 
 /**
  * What the API helpers need: a provider, a plain fetch, and a source of access tokens.
- * {@link TokenManager}'s `fetch`, `getAccounts` and `getQuotes` build one from the manager;
+ * The token manager's `fetch`, `getAccounts` and `getQuotes` build one from the manager;
  * anything else that hands out tokens can provide one too.
  */
 export interface ApiClient {
