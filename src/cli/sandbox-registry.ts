@@ -14,6 +14,7 @@
  */
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { ConfigError } from '../errors.js';
 import type { Sandbox, SandboxApp } from '../sandbox/index.js';
 
 type Flavor = 'tdameritrade' | 'schwab';
@@ -33,6 +34,8 @@ export interface ConfiguredApp {
   clientId: string;
   clientSecret: string | undefined;
   redirectUri: string;
+  /** Where the values came from (a configuration's `sources`), to name them in errors. */
+  sources?: { redirectUri?: { name: string } | undefined } | undefined;
 }
 
 /** Options of {@link startCliSandbox}. */
@@ -44,7 +47,9 @@ export interface CliSandboxOptions {
 /**
  * Start a sandbox keeping its tokens in the config folder's state file, with the flavor's default
  * app and, when `app` differs from it (a client id or redirect URI of one's own), that app too.
- * Returns the sandbox and the app registered besides the default one, if any.
+ * Returns the sandbox and the app registered besides the default one, if any. An app the
+ * sandbox refuses (a Schwab redirect URI not on https://127.0.0.1, say) is a {@link ConfigError}
+ * naming the fix, thrown before anything is started.
  */
 export async function startCliSandbox(
   configDir: string,
@@ -53,6 +58,15 @@ export async function startCliSandbox(
   options: CliSandboxOptions = {},
 ): Promise<{ sandbox: Sandbox; ownApp: SandboxApp | undefined }> {
   const { startSandbox, SANDBOX_DEFAULT_APPS } = await import('../sandbox/index.js');
+  if (app !== undefined && flavor === 'schwab') {
+    const { isSchwabCallbackAllowed } = await import('../sandbox/apps.js');
+    if (!isSchwabCallbackAllowed(app.redirectUri)) {
+      const from = app.sources?.redirectUri?.name;
+      throw new ConfigError(
+        `the schwab sandbox, like Schwab, accepts only redirect URIs on https://127.0.0.1 (https://127.0.0.1[:port][/path]), not ${app.redirectUri}${from === undefined ? '' : ` (from ${from})`}. give one with --redirect-uri, e.g. https://127.0.0.1:8182, or use --provider sandbox-tdameritrade for a localhost redirect URI`,
+      );
+    }
+  }
   const sandbox = await startSandbox({
     flavor,
     stateFile: sandboxStateFile(configDir, flavor),
@@ -70,6 +84,13 @@ export async function startCliSandbox(
     sandbox.registerApp(ownApp);
   } catch (err) {
     await sandbox.close();
+    // The sandbox names the field it refused; for the command line that is configuration.
+    if (err instanceof TypeError) {
+      throw new ConfigError(
+        `the ${flavor} sandbox cannot register the configured app: ${err.message}. fix the client id, client secret or redirect URI, or leave them out to use the sandbox's default app`,
+        { cause: err },
+      );
+    }
     throw err;
   }
   return { sandbox, ownApp };

@@ -29,7 +29,7 @@ code{background:#eef0f3;padding:0 .25rem;border-radius:3px}
 .actions{display:flex;gap:.75rem;flex-wrap:wrap;margin-top:1.5rem}
 .actions form{margin:0}
 a.button,button{font:inherit;padding:.5rem 1rem;border-radius:6px;border:1px solid #2456b3;background:#2f6fde;color:#fff;text-decoration:none;cursor:pointer}
-button.secondary{background:#fff;color:#2456b3}
+button.secondary,a.secondary{background:#fff;color:#2456b3}
 .notice{padding:.5rem .75rem;border-radius:6px;background:#eef5ff;border:1px solid #c5d9f7}
 footer{margin-top:2rem;color:#5b6575;font-size:.85rem}
 `;
@@ -99,9 +99,23 @@ ${body}
 }
 
 /** A POST form with the per-run secret, rendered as one button. */
-function postButton(action: string, label: string, secret: string, secondary = false): SafeHtml {
-  return html`<form method="post" action="${action}"><input type="hidden" name="secret" value="${secret}"><button type="submit"${raw(secondary ? ' class="secondary"' : '')}>${label}</button></form>`;
+function postButton(
+  action: string,
+  label: string,
+  secret: string,
+  options: { secondary?: boolean; id?: string } = {},
+): SafeHtml {
+  return html`<form method="post" action="${action}"><input type="hidden" name="secret" value="${secret}"><button type="submit"${options.id === undefined ? undefined : html` id="${options.id}"`}${raw(options.secondary === true ? ' class="secondary"' : '')}>${label}</button></form>`;
 }
+
+/** The status page's address with the per-run secret, so that it shows its buttons. */
+export function statusHref(secret: string): string {
+  return `/?secret=${encodeURIComponent(secret)}`;
+}
+
+/** What the status page says instead of its buttons to a request without the secret. */
+export const NO_SECRET_LINE =
+  'To log in, or to refresh or stop from this page, open the address td-token printed in the terminal.';
 
 /** What the status page shows about the stored login. */
 export interface StatusView {
@@ -122,7 +136,11 @@ export interface StatusView {
   /** A one-line message to show at the top (after a refresh, say). */
   notice?: string | undefined;
   now: number;
-  secret: string;
+  /**
+   * The per-run secret, only for a request that proved it: the page then has its buttons (POST
+   * forms carrying it). Without it the page shows the status and {@link NO_SECRET_LINE}.
+   */
+  secret?: string | undefined;
 }
 
 function when(at: number, now: number): SafeHtml {
@@ -153,11 +171,15 @@ ${view.notice === undefined ? undefined : html`<p class="notice">${view.notice}<
 <dt>Redirect URI</dt><dd><code>${view.redirectUri}</code></dd>
 </dl>
 ${state}
-<div class="actions">
-<a class="button" id="login" href="/login">Log in</a>
-${view.canRefresh && token !== undefined ? postButton('/login/refresh', 'Refresh now', view.secret, true) : undefined}
-${postButton('/shutdown', 'Stop this server', view.secret, true)}
-</div>`;
+${
+  view.secret === undefined
+    ? html`<p id="no-secret">${NO_SECRET_LINE}</p>`
+    : html`<div class="actions">
+${postButton('/login', 'Log in', view.secret, { id: 'login' })}
+${view.canRefresh && token !== undefined ? postButton('/login/refresh', 'Refresh now', view.secret, { secondary: true }) : undefined}
+${postButton('/shutdown', 'Stop this server', view.secret, { secondary: true })}
+</div>`
+}`;
   return { status: 200, html: layout('Status', 'info', body) };
 }
 
@@ -168,6 +190,8 @@ export function successPage(view: {
   refreshExpiresAt: number;
   stopping: boolean;
   now: number;
+  /** The per-run secret (a login this run started): the Status link then carries it. */
+  secret?: string | undefined;
 }): Page {
   const body = html`<h1 id="result" data-result="success">Logged in</h1>
 <p>td-token received and stored a token from ${view.provider}.</p>
@@ -176,7 +200,7 @@ export function successPage(view: {
 <dt>Refresh token expires</dt><dd>${when(view.refreshExpiresAt, view.now)}</dd>
 </dl>
 <p>${view.stopping ? 'The login server has stopped. You can close this tab.' : 'The login server keeps running as a status page.'}</p>
-${view.stopping ? undefined : html`<div class="actions"><a class="button" href="/">Status</a></div>`}`;
+${view.stopping ? undefined : html`<div class="actions"><a class="button" id="status" href="${view.secret === undefined ? '/' : statusHref(view.secret)}">Status</a></div>`}`;
   return { status: 200, html: layout('Logged in', 'ok', body) };
 }
 
@@ -190,10 +214,23 @@ export function errorPage(view: {
   fix: string;
   /** An error code for scripts and tests. */
   code: string;
+  /**
+   * The per-run secret, only for a page answering a request that proved it (a callback of a
+   * login this run started, the server still running): it then offers Log in again and Status.
+   */
+  secret?: string | undefined;
 }): Page {
   const body = html`<h1 id="result" data-result="error" data-code="${view.code}">${view.title}</h1>
 <p>${view.message}</p>
-<p><strong>What to do:</strong> ${view.fix}</p>`;
+<p><strong>What to do:</strong> ${view.fix}</p>
+${
+  view.secret === undefined
+    ? undefined
+    : html`<div class="actions">
+${postButton('/login', 'Log in again', view.secret, { id: 'login' })}
+<a class="button secondary" id="status" href="${statusHref(view.secret)}">Status</a>
+</div>`
+}`;
   return { status: view.status, html: layout(view.title, 'error', body) };
 }
 

@@ -1,9 +1,11 @@
 /**
  * The local login server: an HTTPS server on the redirect URI's loopback host and port that
  * sends the person to the provider, receives the callback, exchanges the code and hands the token
- * to the caller. It refuses foreign `Host` headers (DNS rebinding), starts a login only for the
- * person's own top-level navigation (Fetch Metadata: no frames, no other sites), changes state
- * only on POST with a per-run secret, sends strict security headers, gives up after a timeout,
+ * to the caller. It refuses foreign `Host` headers (DNS rebinding), starts a login only for a
+ * request that carries the per-run secret (the address it prints and opens, or the status page's
+ * POST button) and is the person's own top-level navigation (Fetch Metadata: no frames, no other
+ * sites), shows its buttons (and the secret) only to requests that proved the secret, changes
+ * state only on POST with the secret, sends strict security headers, gives up after a timeout,
  * and in every outcome closes its listeners and every connection.
  *
  * @module
@@ -25,7 +27,15 @@ import { certDir as defaultCertDir } from '../paths.js';
 import type { Provider } from '../providers/types.js';
 import { maskToken, type TokenRecord } from '../token.js';
 import { CERT_HOSTS, ensureCertificate } from './cert.js';
-import { errorPage, type Page, STYLE_HASH, statusPage, stoppedPage, successPage } from './pages.js';
+import {
+  errorPage,
+  type Page,
+  STYLE_HASH,
+  statusHref,
+  statusPage,
+  stoppedPage,
+  successPage,
+} from './pages.js';
 
 /** Options of {@link runLoginServer}. */
 export interface LoginServerOptions {
@@ -56,8 +66,13 @@ export interface LoginServerOptions {
 export interface LoginServerInfo {
   /** The server's base URL, the redirect URI's origin, e.g. `https://127.0.0.1:8182`. */
   origin: string;
-  /** The URL that starts a login (`<origin>/login`). */
+  /**
+   * The URL that starts a login, `<origin>/login?secret=<per-run secret>`: the address printed
+   * and opened in the browser. Only a request carrying the secret can start a login.
+   */
   loginUrl: string;
+  /** The status page with its buttons, `<origin>/?secret=<per-run secret>`. */
+  statusUrl: string;
   /** The path the provider redirects back to. */
   callbackPath: string;
   /** Every address listened on (loopback only). */
@@ -65,6 +80,10 @@ export interface LoginServerInfo {
   /** The path of td-token's own certificate, when that one is used. */
   certPath?: string | undefined;
 }
+
+/** What a page refusing a request without the per-run secret says to do. */
+const NO_SECRET_FIX =
+  "open the address td-token printed in the terminal, and use the buttons of this server's pages.";
 
 /** The default time a login may take. */
 export const DEFAULT_LOGIN_TIMEOUT_MS = 5 * 60_000;
@@ -106,7 +125,10 @@ export function loopbackBindHosts(hostname: string): string[] | undefined {
   }
 }
 
-/** Why a GET of `/login` may not start a login (mint a state), or undefined when it may. */
+/**
+ * Why a GET of `/login` may not start a login (mint a state) whatever secret it carries, or
+ * undefined when it may.
+ */
 function loginStartRefusal(req: IncomingMessage): string | undefined {
   // Fetch Metadata, sent by every current browser and unforgeable by pages. A person starts a
   // login by opening the address (site `none`) or with the status page's button (`same-origin`),
@@ -176,40 +198,46 @@ function secretsEqual(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-const SECURITY_HEADERS: Record<string, string> = {
-  'Content-Security-Policy': `default-src 'none'; style-src ${STYLE_HASH}; img-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
-  'X-Frame-Options': 'DENY',
-  'Referrer-Policy': 'no-referrer',
-  'Cache-Control': 'no-store',
-  'X-Content-Type-Options': 'nosniff',
-  'Cross-Origin-Opener-Policy': 'same-origin',
-  'Cross-Origin-Resource-Policy': 'same-origin',
-};
-
-function sendPage(
-  res: ServerResponse,
-  page: Page,
-  headers: Record<string, string> = {},
-  onSent?: () => void,
-): void {
-  const body = Buffer.from(page.html, 'utf8');
-  res.writeHead(page.status, {
-    ...SECURITY_HEADERS,
-    'Content-Type': 'text/html; charset=utf-8',
-    'Content-Length': String(body.length),
-    ...headers,
-  });
-  if (res.req.method === 'HEAD') res.end(onSent);
-  else res.end(body, onSent);
+/**
+ * The headers every answer carries. `authorizeOrigin` is the provider's: browsers check a form's
+ * `form-action` against every redirect it leads to, so the Log in button (a POST answered with a
+ * redirect to the provider) needs it. None of our forms posts there.
+ */
+function securityHeaders(authorizeOrigin: string): Record<string, string> {
+  return {
+    'Content-Security-Policy': `default-src 'none'; style-src ${STYLE_HASH}; img-src 'none'; form-action 'self'${authorizeOrigin === '' ? '' : ` ${authorizeOrigin}`}; frame-ancestors 'none'; base-uri 'none'`,
+    'X-Frame-Options': 'DENY',
+    'Referrer-Policy': 'no-referrer',
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+    'Cross-Origin-Opener-Policy': 'same-origin',
+    'Cross-Origin-Resource-Policy': 'same-origin',
+  };
 }
 
-function sendRedirect(res: ServerResponse, location: string, status = 302): void {
-  res.writeHead(status, {
-    ...SECURITY_HEADERS,
-    Location: location,
-    'Content-Length': '0',
-  });
-  res.end();
+/** Send pages and redirects with the security headers. */
+function senders(security: Record<string, string>) {
+  const sendPage = (
+    res: ServerResponse,
+    page: Page,
+    headers: Record<string, string> = {},
+    onSent?: () => void,
+  ): void => {
+    const body = Buffer.from(page.html, 'utf8');
+    res.writeHead(page.status, {
+      ...security,
+      'Content-Type': 'text/html; charset=utf-8',
+      'Content-Length': String(body.length),
+      ...headers,
+    });
+    if (res.req.method === 'HEAD') res.end(onSent);
+    else res.end(body, onSent);
+  };
+  const sendRedirect = (res: ServerResponse, location: string, status = 302): void => {
+    res.writeHead(status, { ...security, Location: location, 'Content-Length': '0' });
+    res.end();
+  };
+  return { sendPage, sendRedirect };
 }
 
 /** Read a small urlencoded POST body; undefined when it is too big or of another type. */
@@ -338,19 +366,24 @@ export async function runLoginServer(
   const target = redirectTarget(provider.redirectUri);
   const callbackPath = target.url.pathname || '/';
   const origin = target.url.origin;
+  const authorizeOrigin = URL.canParse(provider.authorizeUrl)
+    ? new URL(provider.authorizeUrl).origin
+    : '';
+  const { sendPage, sendRedirect } = senders(
+    securityHeaders(authorizeOrigin === 'null' ? '' : authorizeOrigin),
+  );
 
-  /** A 405 page for a page or callback asked for with another method than GET. */
-  const methodNotAllowed = (res: ServerResponse, message: string, path = '/'): void => {
+  /** A 405 page for a page or callback asked for with a method it does not take. */
+  const methodNotAllowed = (
+    res: ServerResponse,
+    message: string,
+    fix = `open ${origin}/.`,
+    allow = 'GET',
+  ): void => {
     sendPage(
       res,
-      errorPage({
-        status: 405,
-        code: 'method_not_allowed',
-        title: 'Not allowed',
-        message,
-        fix: `open ${origin}${path}.`,
-      }),
-      { Allow: 'GET' },
+      errorPage({ status: 405, code: 'method_not_allowed', title: 'Not allowed', message, fix }),
+      { Allow: allow },
     );
   };
   const hostPort = target.port;
@@ -400,6 +433,7 @@ export async function runLoginServer(
   let lastError: unknown;
   let refusedCallbacks = 0;
   let refusedStarts = 0;
+  let refusedWithoutSecret = 0;
 
   const sockets = new Set<Socket>();
   const servers: Server[] = [];
@@ -446,6 +480,9 @@ export async function runLoginServer(
     if (refusedStarts > 0) {
       log(`refused ${refusedStarts} request(s) from another site or a frame to start a login`);
     }
+    if (refusedWithoutSecret > 0) {
+      log(`refused ${refusedWithoutSecret} request(s) without this run's secret to start a login`);
+    }
     void closeEverything().then(() => settle(outcome));
   };
 
@@ -471,7 +508,14 @@ export async function runLoginServer(
     return request.url;
   };
 
-  const renderStatus = async (notice?: string): Promise<Page> => {
+  /** Whether the address carries this run's secret (`?secret=`). */
+  const carriesSecret = (query: URLSearchParams): boolean => {
+    const given = query.get('secret');
+    return given !== null && secretsEqual(given, secret);
+  };
+
+  /** The status page; its buttons (and the secret) only for a request that proved the secret. */
+  const renderStatus = async (withButtons: boolean, notice?: string): Promise<Page> => {
     let token: Parameters<typeof statusPage>[0]['token'];
     let readError: string | undefined;
     const record =
@@ -496,7 +540,7 @@ export async function runLoginServer(
       canRefresh: manager !== undefined,
       notice,
       now: Date.now(),
-      secret,
+      secret: withButtons ? secret : undefined,
     });
   };
 
@@ -518,7 +562,7 @@ export async function runLoginServer(
           title: 'Not from this login',
           message:
             'This callback does not carry the state this login sent to the provider, so it did not come from this login (or it is from an earlier one). Nothing was exchanged or stored.',
-          fix: `the login server is still waiting: start the login again from ${origin}/login.`,
+          fix: 'the login server is still waiting: start the login again by opening the address td-token printed in the terminal.',
         }),
       );
       return;
@@ -566,6 +610,8 @@ export async function runLoginServer(
             ? `The provider reports that access was not granted (Deny was pressed, or the provider refused the login). ${text.message}`
             : `The provider did not give a token for this login. ${text.message}`,
           fix: text.fix,
+          // A callback of a login this run started: the person proved the secret.
+          secret: finalPage ? undefined : secret,
         }),
         finalPage ? { Connection: 'close' } : {},
         finalPage ? () => stop({ error }) : undefined,
@@ -593,6 +639,7 @@ export async function runLoginServer(
           title: 'Token not stored',
           message: `The login worked, but the token could not be stored. ${text.message}`,
           fix: text.fix,
+          secret: finalPage ? undefined : secret,
         }),
         finalPage ? { Connection: 'close' } : {},
         finalPage ? () => stop({ error }) : undefined,
@@ -618,6 +665,7 @@ export async function runLoginServer(
         refreshExpiresAt: record.refresh_token_expires_at,
         stopping: finalPage,
         now: Date.now(),
+        secret: finalPage ? undefined : secret,
       }),
       finalPage ? { Connection: 'close' } : {},
       finalPage ? () => stop({ record }) : undefined,
@@ -635,7 +683,7 @@ export async function runLoginServer(
           title: 'Use the button',
           message:
             'This action changes something, so it only works from the buttons of the status page.',
-          fix: `open ${origin}/ and use its buttons.`,
+          fix: NO_SECRET_FIX,
         }),
         { Allow: 'POST' },
       );
@@ -660,7 +708,7 @@ export async function runLoginServer(
           code: 'forbidden',
           title: 'Refused',
           message: 'This request did not come from a page of this login server.',
-          fix: `open ${origin}/ and use its buttons.`,
+          fix: NO_SECRET_FIX,
         }),
       );
       return false;
@@ -733,12 +781,18 @@ export async function runLoginServer(
           methodNotAllowed(res, 'This page is read with GET.');
           return;
         }
-        sendPage(res, await renderStatus());
+        sendPage(res, await renderStatus(carriesSecret(query)));
         return;
       }
       case '/login': {
+        if (req.method === 'POST') {
+          // The status page's Log in button: the secret in the form, from a page of this server.
+          if (!(await checkPost(req, res))) return;
+          sendRedirect(res, issueState().href, 303);
+          return;
+        }
         if (req.method !== 'GET' && req.method !== 'HEAD') {
-          methodNotAllowed(res, 'Open this address in the browser.', '/login');
+          methodNotAllowed(res, 'Open this address in the browser.', NO_SECRET_FIX, 'GET, POST');
           return;
         }
         const refusal = loginStartRefusal(req);
@@ -756,8 +810,31 @@ export async function runLoginServer(
               code: 'forbidden',
               title: 'Refused',
               message:
-                "A login starts only when this address is opened in the browser's address bar or with the Log in button of this server's status page, not from another site, a frame or a script. No login was started.",
-              fix: `open ${origin}/login in the address bar.`,
+                "A login starts only when the address td-token printed is opened in the browser's address bar, or with the Log in button of this server's status page, not from another site, a frame or a script. No login was started.",
+              fix: 'open the address td-token printed in the terminal in the address bar.',
+            }),
+          );
+          return;
+        }
+        if (!carriesSecret(query)) {
+          // Anyone on this computer can reach the port; only the person who ran td-token has
+          // the secret. Without this, another local user could push the person's state out and
+          // have the server store a token of the other user's account (login CSRF).
+          refusedWithoutSecret += 1;
+          if (refusedWithoutSecret <= 3) {
+            log(
+              "refused to start a login for a request without this run's secret (not the address td-token printed); still waiting for the login",
+            );
+          }
+          sendPage(
+            res,
+            errorPage({
+              status: 403,
+              code: 'forbidden',
+              title: 'No login was started',
+              message:
+                'This address does not carry the secret of this run of td-token, so it may not come from the person who started it. No login was started.',
+              fix: 'open the address td-token printed in the terminal (it ends in /login?secret=...).',
             }),
           );
           return;
@@ -786,6 +863,7 @@ export async function runLoginServer(
           sendPage(
             res,
             await renderStatus(
+              true,
               `Refreshed: the access token now expires ${new Date(record.expires_at).toISOString()}.`,
             ),
           );
@@ -938,10 +1016,12 @@ export async function runLoginServer(
     throw error;
   }
 
-  const loginUrl = `${origin}/login`;
+  const loginUrl = `${origin}/login?secret=${secret}`;
+  const statusUrl = `${origin}${statusHref(secret)}`;
   const addresses = servers.map((server) => server.address() as AddressInfo);
   log(`login server listening on ${origin}/ (loopback only)`);
   log(`to log in, open ${loginUrl} in a browser`);
+  if (options.keepRunning) log(`the status page, with its Refresh and Stop buttons: ${statusUrl}`);
   if (certPath !== undefined) {
     log(
       "the browser may warn about td-token's self-signed certificate; 'td-token cert' shows how to trust it",
@@ -960,7 +1040,7 @@ export async function runLoginServer(
   }, timeoutMs);
   signal?.addEventListener('abort', onAbort, { once: true });
 
-  options.onListening?.({ origin, loginUrl, callbackPath, addresses, certPath });
+  options.onListening?.({ origin, loginUrl, statusUrl, callbackPath, addresses, certPath });
   if (options.openBrowser !== false) openInBrowser(loginUrl);
 
   return result;

@@ -115,6 +115,13 @@ describe('td-token login', () => {
     running.push(login);
     const [, loginUrl] = await login.waitFor('stderr', /to log in, open (\S+)/, 30_000);
     expect(login.stderr()).toContain('logging in to a schwab sandbox started by this command');
+    // The printed address carries the per-run secret; without it no login starts.
+    expect(loginUrl).toMatch(
+      new RegExp(`^https://127\\.0\\.0\\.1:${port}/login\\?secret=[A-Za-z0-9_-]{43}$`),
+    );
+    const refused = await get(`https://127.0.0.1:${port}/login`);
+    expect(refused.status).toBe(403);
+    expect(refused.location).toBeUndefined();
     const start = await get(loginUrl as string);
     expect(start.status).toBe(302);
     const callback = await approveInSandbox(start.location as string);
@@ -171,7 +178,7 @@ describe('td-token login', () => {
       expect(started.stderr).toContain('this computer has no such loopback address');
       return;
     }
-    expect(started).toBe(`${redirect}/login`);
+    expect(started.startsWith(`${redirect}/login?secret=`)).toBe(true);
     expect(await isListening('127.0.0.1', port)).toBe(false);
     const start = await get(started);
     expect(start.status).toBe(302);
@@ -183,6 +190,25 @@ describe('td-token login', () => {
     expect(end.stderr).toContain('logged in to sandbox-tdameritrade as profile default');
     expect(await isListening('127.0.0.2', port)).toBe(false);
   }, 60_000);
+
+  it('sandbox-schwab with a redirect URI not on https://127.0.0.1: exit 2 naming the fix, not a TypeError', async () => {
+    for (const uri of ['https://localhost:9000/cb', 'http://127.0.0.1:9000/cb']) {
+      const end = await login([
+        '--no-browser',
+        '--provider',
+        'sandbox-schwab',
+        '--redirect-uri',
+        uri,
+        '--timeout',
+        '5',
+      ]).exited;
+      expect(end.code, uri).toBe(2);
+      expect(end.stdout).toBe('');
+      expect(end.stderr).toBe(
+        `td-token: the schwab sandbox, like Schwab, accepts only redirect URIs on https://127.0.0.1 (https://127.0.0.1[:port][/path]), not ${uri} (from --redirect-uri). give one with --redirect-uri, e.g. https://127.0.0.1:8182, or use --provider sandbox-tdameritrade for a localhost redirect URI\n`,
+      );
+    }
+  });
 
   it("says the redirect URI's port is in use: exit 2 and the fix", async () => {
     const port = await freePort();
@@ -304,7 +330,13 @@ describe('td-token login', () => {
       // A browser opener would have been started before the line above was printed.
       await sleep(500);
       expect(await readFile(opened, 'utf8')).toBe(`${loginUrl}\n`);
-      expect(quietUrl).toBe(`https://127.0.0.1:${quietPort}/login`);
+      expect(quietUrl).toMatch(
+        new RegExp(`^https://127\\.0\\.0\\.1:${quietPort}/login\\?secret=[A-Za-z0-9_-]{43}$`),
+      );
+      // Each run has its own secret.
+      expect(new URL(quietUrl).searchParams.get('secret')).not.toBe(
+        new URL(loginUrl).searchParams.get('secret'),
+      );
     },
     60_000,
   );

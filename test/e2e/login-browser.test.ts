@@ -3,6 +3,7 @@
  * and headless Chromium does what a person does (Log in, the provider's login form, Allow).
  * Both providers: Schwab (https://127.0.0.1:<port>) and TD Ameritrade (https://localhost:<port>).
  */
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
@@ -12,6 +13,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { exchangeAuthorizationCode } from '../../src/oauth/index.js';
 import { createProvider } from '../../src/providers/index.js';
+import { accountNumber } from '../../src/sandbox/api.js';
 import { SANDBOX_DEFAULT_APPS, type Sandbox, startSandbox } from '../../src/sandbox/index.js';
 import { launchBrowser, type TestBrowser } from '../helpers/browser.js';
 import { freePort, isListening } from '../login/support.js';
@@ -79,6 +81,44 @@ async function serveFramingPage(frameUrl: string, count: number): Promise<string
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+}
+
+/**
+ * Another process on this computer: `count` plain GETs of `url` one after the other (Node's
+ * https.get, no Fetch Metadata), printing the statuses. Killed after 20 s.
+ */
+async function plainGets(url: string, count: number): Promise<number[]> {
+  const script = `
+    const https = require('node:https');
+    const [url, count] = process.argv.slice(1);
+    const get = () => new Promise((resolve, reject) => {
+      https.get(url, { rejectUnauthorized: false, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode));
+      }).on('error', reject);
+    });
+    (async () => {
+      const statuses = [];
+      for (let i = 0; i < Number(count); i++) statuses.push(await get());
+      process.stdout.write(JSON.stringify(statuses));
+    })().catch((error) => { console.error(error); process.exit(1); });
+  `;
+  const child = spawn(process.execPath, ['-e', script, url, String(count)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString('utf8');
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    err += chunk.toString('utf8');
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  clearTimeout(killer);
+  if (code !== 0) throw new Error(`the plain GETs failed (exit ${code}): ${err}`);
+  return JSON.parse(out) as number[];
 }
 
 async function newPage(): Promise<Page> {
@@ -160,10 +200,28 @@ describe.each<Flavor>(['schwab', 'tdameritrade'])('td-token login (%s)', (flavor
     };
   }
 
-  /** Wait until the login server says it listens. */
-  async function listening(child: Child, origin: string): Promise<void> {
+  /** Wait until the login server says it listens; returns the address it printed. */
+  async function listening(child: Child, origin: string): Promise<string> {
     const match = await child.waitForStderr(/to log in, open (\S+) in a browser/);
-    expect(match[1]).toBe(`${origin}/login`);
+    const loginUrl = match[1] ?? '';
+    // The address carries the per-run secret: only the person who ran td-token has it.
+    expect(loginUrl).toMatch(/\/login\?secret=[A-Za-z0-9_-]{43}$/);
+    expect(loginUrl.startsWith(`${origin}/login?`)).toBe(true);
+    return loginUrl;
+  }
+
+  /** The sandbox account an access token belongs to (each sandbox user has their own). */
+  async function accountOf(accessToken: string): Promise<string | undefined> {
+    const path = flavor === 'schwab' ? '/trader/v1/accounts/accountNumbers' : '/v1/accounts';
+    const answer = await fetch(`${sandbox.apiUrl}${path}`, {
+      headers: { authorization: `Bearer ${accessToken}` },
+    });
+    expect(answer.status).toBe(200);
+    const body = (await answer.json()) as {
+      accountNumber?: string;
+      securitiesAccount?: { accountId: string };
+    }[];
+    return body[0]?.accountNumber ?? body[0]?.securitiesAccount?.accountId;
   }
 
   /** The addresses the login server binds: TD's `localhost` is both 127.0.0.1 and ::1. */
@@ -215,13 +273,13 @@ describe.each<Flavor>(['schwab', 'tdameritrade'])('td-token login (%s)', (flavor
     async () => {
       const t = await setup();
       const child = t.login('--timeout', '60s');
-      await listening(child, t.origin);
+      const loginUrl = await listening(child, t.origin);
       // Listening on every address it binds, so the checks that it stopped mean something.
       for (const host of boundHosts()) {
         expect(await isListening(host, t.port), host).toBe(host === '127.0.0.1' || hasIpv6Loopback);
       }
       const page = await newPage();
-      await loginThroughBrowser(page, t.origin);
+      await loginThroughBrowser(page, loginUrl);
       expect(await page.locator('#result').getAttribute('data-result')).toBe('success');
       expect(await page.textContent('h1')).toBe('Logged in');
       expect(await child.exit).toBe(0);
@@ -245,8 +303,9 @@ describe.each<Flavor>(['schwab', 'tdameritrade'])('td-token login (%s)', (flavor
       }
       const access = String(record['access_token']);
       const refresh = String(record['refresh_token']);
-      // Neither the page nor the command's output shows a token.
+      // Neither the page nor the command's output shows a token; the final page has no secret.
       const html = await page.content();
+      expect(html).not.toContain(new URL(loginUrl).searchParams.get('secret'));
       for (const secret of [access, refresh]) {
         expect(html).not.toContain(secret);
         expect(child.stderr()).not.toContain(secret);
@@ -277,28 +336,59 @@ describe.each<Flavor>(['schwab', 'tdameritrade'])('td-token login (%s)', (flavor
   );
 
   it(
-    '--keep-running: the status page shows the login, its Refresh and Stop buttons work, with no CSP violation',
+    '--keep-running: the status page shows its buttons only with the secret; Log in (POST), Refresh and Stop work, with no CSP violation and no Referer',
     async () => {
       const t = await setup();
       const child = t.login('--keep-running', '--timeout', '60s');
-      await listening(child, t.origin);
+      const loginUrl = await listening(child, t.origin);
+      const secret = new URL(loginUrl).searchParams.get('secret') ?? '';
+      const statusUrl = (
+        await child.waitForStderr(/the status page, with its Refresh and Stop buttons: (\S+)/)
+      )[1];
+      expect(statusUrl).toBe(`${t.origin}/?secret=${secret}`);
       const page = await newPage();
       const violations: string[] = [];
       page.on('console', (message) => {
         if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
       });
-      await loginThroughBrowser(page, t.origin);
-      expect(await page.locator('#result').getAttribute('data-result')).toBe('success');
+      // What the provider is sent must not carry the secret (no Referer from our pages).
+      const toProvider: Promise<string | undefined>[] = [];
+      page.on('request', (request) => {
+        if (request.url().startsWith(sandbox.url)) {
+          toProvider.push(request.allHeaders().then((headers) => headers['referer']));
+        }
+      });
+
+      // Without the secret: the status, no buttons, and where to get them.
       await page.goto(`${t.origin}/`);
-      expect(await page.textContent('main')).toContain('Logged in.');
-      const before = JSON.parse(await readFile(t.tokenFile, 'utf8')) as Record<string, unknown>;
+      expect(await page.textContent('main')).toContain('Not logged in');
+      expect(await page.textContent('#no-secret')).toContain(
+        'open the address td-token printed in the terminal',
+      );
+      expect(await page.locator('form').count()).toBe(0);
+      expect(await page.content()).not.toContain(secret);
+
+      // With it: the Log in button, a POST form, answered with a redirect to the provider.
+      await page.goto(statusUrl!);
       // The stylesheet applied (allowed by its hash): the button is styled, not the default.
       const background = await page
-        .locator('a#login')
+        .locator('button#login')
         .evaluate(
           (element) => element.ownerDocument.defaultView?.getComputedStyle(element).backgroundColor,
         );
       expect(background).toBe('rgb(47, 111, 222)');
+      await page.click('button#login');
+      await page.waitForURL((url) => url.origin === new URL(sandbox.url).origin);
+      await signInToSandbox(page);
+      await page.click('#allow');
+      await page.locator('#result').waitFor();
+      expect(await page.locator('#result').getAttribute('data-result')).toBe('success');
+      // The login this run started leads back to the status page with its buttons.
+      await page.click('a#status');
+      await page.locator('button#login').waitFor();
+      expect(new URL(page.url()).searchParams.get('secret')).toBe(secret);
+      expect(await page.textContent('main')).toContain('Logged in.');
+      const before = JSON.parse(await readFile(t.tokenFile, 'utf8')) as Record<string, unknown>;
 
       await page.click('button:has-text("Refresh now")');
       await page.locator('.notice').waitFor();
@@ -311,6 +401,9 @@ describe.each<Flavor>(['schwab', 'tdameritrade'])('td-token login (%s)', (flavor
       expect(await child.exit).toBe(0);
       await expectClosed(t.port);
       expect(violations).toEqual([]);
+      const referers = await Promise.all(toProvider);
+      expect(referers.length).toBeGreaterThan(0);
+      expect(referers.filter((referer) => referer?.includes(secret))).toEqual([]);
     },
     E2E_TIMEOUT,
   );
@@ -320,9 +413,9 @@ describe.each<Flavor>(['schwab', 'tdameritrade'])('td-token login (%s)', (flavor
     async () => {
       const t = await setup();
       const child = t.login('--timeout', '60s');
-      await listening(child, t.origin);
+      const loginUrl = await listening(child, t.origin);
       const page = await newPage();
-      await loginThroughBrowser(page, t.origin, 'deny');
+      await loginThroughBrowser(page, loginUrl, 'deny');
       expect(await page.locator('#result').getAttribute('data-code')).toBe('access_denied');
       expect(await page.textContent('h1')).toBe('Login denied');
       expect(await page.textContent('main')).toContain('What to do:');
@@ -339,11 +432,10 @@ describe.each<Flavor>(['schwab', 'tdameritrade'])('td-token login (%s)', (flavor
     async () => {
       const t = await setup();
       const child = t.login('--timeout', '60s');
-      await listening(child, t.origin);
+      const loginUrl = await listening(child, t.origin);
       const page = await newPage();
       // The person starts a login: the state it carries must survive what follows.
-      await page.goto(`${t.origin}/`);
-      await page.click('a#login');
+      await page.goto(loginUrl);
       await signInToSandbox(page);
       // Meanwhile, in the same browser, a page on another site frames /login 40 times.
       const framed = 40;
@@ -378,14 +470,46 @@ describe.each<Flavor>(['schwab', 'tdameritrade'])('td-token login (%s)', (flavor
   );
 
   it(
+    "another local process's 33 plain GET /login (no secret) start no login, and the person's login stores the person's token",
+    async () => {
+      const t = await setup();
+      const child = t.login('--timeout', '60s');
+      const loginUrl = await listening(child, t.origin);
+      const page = await newPage();
+      // The person opens the printed address and signs in with their own account.
+      await page.goto(loginUrl);
+      await signInToSandbox(page);
+      // Meanwhile another process on this computer asks for more logins than states are kept,
+      // with plain requests (no Fetch Metadata, no secret).
+      const statuses = await plainGets(`${t.origin}/login`, 33);
+      expect(statuses).toEqual(Array.from({ length: 33 }, () => 403));
+      sandbox.resetCounters();
+      await page.click('#allow');
+      await page.locator('#result').waitFor();
+      expect(await page.locator('#result').getAttribute('data-result')).toBe('success');
+      expect(await child.exit).toBe(0);
+      expect(sandbox.counters().token.authorization_code).toBe(1);
+      expect(child.stderr()).toContain(
+        "refused 33 request(s) without this run's secret to start a login",
+      );
+      await expectClosed(t.port);
+      const record = JSON.parse(await readFile(t.tokenFile, 'utf8')) as Record<string, unknown>;
+      expect(await accountOf(String(record['access_token']))).toBe(
+        accountNumber('e2e-user', flavor === 'schwab' ? 8 : 9),
+      );
+    },
+    E2E_TIMEOUT,
+  );
+
+  it(
     'a tampered state gets an error page, the server keeps waiting, and the real login then works',
     async () => {
       const t = await setup();
       const child = t.login('--timeout', '60s');
-      await listening(child, t.origin);
+      const loginUrl = await listening(child, t.origin);
       const page = await newPage();
       // Start a login, then change the state on the way to the provider.
-      await page.goto(`${t.origin}/login`);
+      await page.goto(loginUrl);
       const authorize = new URL(page.url());
       expect(`${authorize.origin}${authorize.pathname}`).toBe(sandbox.authorizeUrl);
       authorize.searchParams.set('state', 'forged-by-someone-else');
@@ -400,7 +524,7 @@ describe.each<Flavor>(['schwab', 'tdameritrade'])('td-token login (%s)', (flavor
       expect(child.stderr()).toContain('still waiting for the login');
 
       // Still running: the real login goes through.
-      await loginThroughBrowser(page, t.origin);
+      await loginThroughBrowser(page, loginUrl);
       expect(await page.locator('#result').getAttribute('data-result')).toBe('success');
       expect(await child.exit).toBe(0);
       expect(sandbox.counters().token.authorization_code).toBe(1);
@@ -415,11 +539,10 @@ describe.each<Flavor>(['schwab', 'tdameritrade'])('td-token login (%s)', (flavor
     async () => {
       const t = await setup();
       const child = t.login('--timeout', '60s');
-      await listening(child, t.origin);
+      const loginUrl = await listening(child, t.origin);
       const page = await newPage();
       // Hold the browser at the callback, redeem its code elsewhere first, then let it through.
-      await page.goto(`${t.origin}/`);
-      await page.click('a#login');
+      await page.goto(loginUrl);
       const state = new URL(page.url()).searchParams.get('state') ?? undefined;
       await signInToSandbox(page);
       let callback: string | undefined;

@@ -133,16 +133,15 @@ export async function signInToSandbox(page: Page): Promise<void> {
 }
 
 /**
- * From the login server's status page: press Log in, sign in to the sandbox, press Allow (or
- * Deny), and wait for the login server's result page.
+ * What a person does: open the address `td-token login` printed (`<origin>/login?secret=...`),
+ * sign in to the sandbox, press Allow (or Deny), and wait for the login server's result page.
  */
 export async function loginThroughBrowser(
   page: Page,
-  origin: string,
+  loginUrl: string,
   choice: 'allow' | 'deny' = 'allow',
 ): Promise<void> {
-  await page.goto(`${origin}/`);
-  await page.click('a#login');
+  await page.goto(loginUrl);
   await signInToSandbox(page);
   await page.click(choice === 'allow' ? '#allow' : '#deny');
   await page.locator('#result').waitFor();

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   errorPage,
   escapeHtml,
+  NO_SECRET_LINE,
   STYLE_HASH,
   statusPage,
   successPage,
@@ -40,6 +41,31 @@ describe('login pages', () => {
       expect(page.html).toContain('&lt;script&gt;');
     }
     expect(status.html).toContain(`value="${escapeHtml(hostile)}"`);
+  });
+
+  it('shows the buttons (POST forms with the secret) only when given the secret', () => {
+    const view = { provider: 'schwab', redirectUri: 'https://127.0.0.1:8182', canRefresh: true };
+    const open = statusPage({ ...view, now: 0 });
+    expect(open.html).not.toMatch(/<form|name="secret"|href="\/login/);
+    expect(open.html).toContain(NO_SECRET_LINE);
+    const withButtons = statusPage({ ...view, now: 0, secret: 's3cret' });
+    expect(withButtons.html).toContain(
+      '<form method="post" action="/login"><input type="hidden" name="secret" value="s3cret"><button type="submit" id="login">Log in</button></form>',
+    );
+    expect(withButtons.html).toContain('action="/shutdown"');
+    expect(withButtons.html).not.toContain(NO_SECRET_LINE);
+    const error = { status: 502, title: 'Login failed', message: 'm', fix: 'f', code: 'x' };
+    expect(errorPage(error).html).not.toContain('<form');
+    const offering = errorPage({ ...error, secret: 's3cret' }).html;
+    expect(offering).toContain('value="s3cret"');
+    expect(offering).toContain('href="/?secret=s3cret"');
+    const success = { provider: 'schwab', accessExpiresAt: 1, refreshExpiresAt: 2, now: 0 };
+    expect(successPage({ ...success, stopping: true, secret: 's3cret' }).html).not.toContain(
+      's3cret',
+    );
+    expect(successPage({ ...success, stopping: false, secret: 's3cret' }).html).toContain(
+      'href="/?secret=s3cret"',
+    );
   });
 
   it('has one stylesheet whose hash is the one the CSP allows, and no scripts', () => {

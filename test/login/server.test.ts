@@ -8,14 +8,16 @@ import { CallbackError, isTdTokenError, ProviderError } from '../../src/errors.j
 import { ensureCertificate } from '../../src/login/cert.js';
 import { loopbackBindHosts } from '../../src/login/server.js';
 import { TokenManager } from '../../src/manager.js';
-import { exchangeAuthorizationCode } from '../../src/oauth/index.js';
+import { createAuthorizationRequest, exchangeAuthorizationCode } from '../../src/oauth/index.js';
 import { createProvider } from '../../src/providers/index.js';
 import type { Provider } from '../../src/providers/types.js';
+import { accountNumber } from '../../src/sandbox/api.js';
 import { SANDBOX_DEFAULT_APPS, type Sandbox, startSandbox } from '../../src/sandbox/index.js';
 import { MemoryStore } from '../../src/stores/index.js';
 import { approveInSandbox } from '../helpers/sandbox-login.js';
 import {
   freePort,
+  type HttpsAnswer,
   httpsRequest,
   isListening,
   type RunningLogin,
@@ -88,6 +90,23 @@ const SECURITY = {
   'x-content-type-options': 'nosniff',
 };
 
+/** The Schwab sandbox account the access token belongs to (each user has their own). */
+async function accountOf(accessToken: string): Promise<string | undefined> {
+  const answer = await fetch(`${sandbox.apiUrl}/trader/v1/accounts/accountNumbers`, {
+    headers: { authorization: `Bearer ${accessToken}` },
+  });
+  expect(answer.status).toBe(200);
+  const accounts = (await answer.json()) as { accountNumber: string }[];
+  return accounts[0]?.accountNumber;
+}
+
+/** The same secret with its last character changed (never to itself). */
+function offByOne(secret: string): string {
+  return `${secret.slice(0, -1)}${secret.endsWith('A') ? 'B' : 'A'}`;
+}
+
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+
 function expectSecurityHeaders(headers: Record<string, unknown>): void {
   for (const [name, value] of Object.entries(SECURITY)) expect(headers[name]).toBe(value);
   const csp = String(headers['content-security-policy']);
@@ -115,26 +134,51 @@ describe('loopbackBindHosts', () => {
 });
 
 describe('runLoginServer', () => {
-  it('serves a status page with security headers, a Login link and the per-run secret', async () => {
+  it('serves the status page; its buttons and the per-run secret only with ?secret=', async () => {
     const run = await start();
-    const page = await httpsRequest(`${run.origin}/`, { ca });
+    const secret = secretOf(run.info.loginUrl);
+    expect(secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(run.info.loginUrl).toBe(`${run.origin}/login?secret=${secret}`);
+    expect(run.info.statusUrl).toBe(`${run.origin}/?secret=${secret}`);
+    // Anyone on this computer can load `/`: the status, but no form and no secret.
+    const tampered = `${secret.slice(0, -1)}${secret.endsWith('A') ? 'B' : 'A'}`;
+    for (const url of [
+      `${run.origin}/`,
+      `${run.origin}/?secret=`,
+      `${run.origin}/?secret=${tampered}`,
+      `${run.origin}/?secret=${secret.slice(0, 10)}`,
+    ]) {
+      const page = await httpsRequest(url, { ca });
+      expect(page.status, url).toBe(200);
+      expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
+      expectSecurityHeaders(page.headers);
+      expect(page.body, url).toContain('Not logged in');
+      expect(page.body, url).toContain(
+        'To log in, or to refresh or stop from this page, open the address td-token printed in the terminal.',
+      );
+      expect(page.body, url).not.toContain(secret);
+      expect(page.body, url).not.toMatch(/<form|name="secret"|href="\/login/);
+    }
+    // With the secret: the Log in, and Stop buttons, each a POST form carrying it.
+    const page = await httpsRequest(run.info.statusUrl, { ca });
     expect(page.status).toBe(200);
-    expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
     expectSecurityHeaders(page.headers);
     expect(page.body).toContain('Not logged in');
-    expect(page.body).toContain('href="/login"');
-    expect(page.body).toContain('action="/shutdown"');
-    expect(secretOf(page.body)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(page.body).toContain('<form method="post" action="/login">');
+    expect(page.body).toContain('<button type="submit" id="login">Log in</button>');
+    expect(page.body).toContain('<form method="post" action="/shutdown">');
+    expect(page.body).not.toContain('open the address td-token printed');
+    expect(secretOf(page.body)).toBe(secret);
     run.abort();
     const outcome = await run.outcome;
     expect(outcome.error).toBeInstanceOf(Error);
     expect(await isListening('127.0.0.1', run.port)).toBe(false);
   });
 
-  it('redirects /login to the provider with a fresh state each time', async () => {
+  it('redirects the printed address to the provider with a fresh state each time', async () => {
     const run = await start();
-    const first = await httpsRequest(`${run.origin}/login`, { ca });
-    const second = await httpsRequest(`${run.origin}/login`, { ca });
+    const first = await httpsRequest(run.info.loginUrl, { ca });
+    const second = await httpsRequest(run.info.loginUrl, { ca });
     expect(first.status).toBe(302);
     expectSecurityHeaders(first.headers);
     const a = new URL(String(first.headers.location));
@@ -146,14 +190,14 @@ describe('runLoginServer', () => {
     expect(a.searchParams.get('state')).not.toBe(b.searchParams.get('state'));
     // An image or fetch of another page cannot start logins (and push the real state out).
     for (const mode of ['no-cors', 'cors', 'same-origin']) {
-      const answer = await httpsRequest(`${run.origin}/login`, {
+      const answer = await httpsRequest(run.info.loginUrl, {
         ca,
         headers: { 'sec-fetch-mode': mode },
       });
       expect(answer.status, mode).toBe(403);
       expect(answer.headers.location).toBeUndefined();
     }
-    const navigation = await httpsRequest(`${run.origin}/login`, {
+    const navigation = await httpsRequest(run.info.loginUrl, {
       ca,
       headers: { 'sec-fetch-mode': 'navigate' },
     });
@@ -180,18 +224,21 @@ describe('runLoginServer', () => {
       ['dest alone', { 'sec-fetch-dest': 'iframe' }],
       ['site alone', { 'sec-fetch-site': 'cross-site' }],
     ];
+    // Even with the secret (a leaked address): another site or a frame starts nothing.
     for (const [what, headers] of refused) {
-      const answer = await httpsRequest(`${run.origin}/login`, { ca, headers });
+      const answer = await httpsRequest(run.info.loginUrl, { ca, headers });
       expect(answer.status, what).toBe(403);
       expect(answer.headers.location, what).toBeUndefined();
       expectSecurityHeaders(answer.headers);
       expect(answer.body, what).toContain('data-code="forbidden"');
       expect(answer.body, what).toContain('No login was started.');
-      expect(answer.body, what).toContain(`open ${run.origin}/login in the address bar.`);
+      expect(answer.body, what).toContain(
+        'open the address td-token printed in the terminal in the address bar.',
+      );
     }
     // Typed or pasted into the address bar, or the status page's Log in button.
     for (const site of ['none', 'same-origin']) {
-      const answer = await httpsRequest(`${run.origin}/login`, {
+      const answer = await httpsRequest(run.info.loginUrl, {
         ca,
         headers: { ...nav('document', site), 'sec-fetch-user': '?1' },
       });
@@ -209,7 +256,7 @@ describe('runLoginServer', () => {
 
   it('keeps the real login when a page elsewhere frames /login many times', async () => {
     const run = await start();
-    const redirect = await httpsRequest(`${run.origin}/login`, {
+    const redirect = await httpsRequest(run.info.loginUrl, {
       ca,
       headers: {
         'sec-fetch-mode': 'navigate',
@@ -236,6 +283,237 @@ describe('runLoginServer', () => {
     expect((await run.outcome).record).toBeDefined();
   });
 
+  it("refuses a local process's 33 plain GET /login (no secret): no state is minted, and the person's login still stores the person's token", async () => {
+    const run = await start();
+    const secret = secretOf(run.info.loginUrl);
+    // The person opens the address td-token printed and approves with their own account.
+    const redirect = await httpsRequest(run.info.loginUrl, { ca });
+    expect(redirect.status).toBe(302);
+    const callback = await approveInSandbox(String(redirect.headers.location), {
+      username: 'the-person',
+    });
+    // Meanwhile another process on this computer (another user's, say) asks for more logins
+    // than the server keeps states, the plainest way: no Fetch Metadata, no secret. Before the
+    // secret was needed, that pushed the person's state out and gave it states of its own.
+    for (let i = 0; i < 33; i++) {
+      const answer = await httpsRequest(`${run.origin}/login`);
+      expect(answer.status, `request ${i + 1}`).toBe(403);
+      expect(answer.headers.location).toBeUndefined();
+      expectSecurityHeaders(answer.headers);
+      expect(answer.body).toContain('data-code="forbidden"');
+      expect(answer.body).toContain('No login was started.');
+      expect(answer.body).toContain('open the address td-token printed in the terminal');
+      expect(answer.body).not.toContain(secret);
+    }
+    expect(everyLine(run)).toContain(
+      "refused to start a login for a request without this run's secret (not the address td-token printed); still waiting for the login",
+    );
+    // The log mentions a few and then counts.
+    expect(run.logs.length).toBeLessThan(10);
+
+    // The person's state is still there: the login completes with the person's account.
+    sandbox.resetCounters();
+    const page = await httpsRequest(callback, { ca });
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('data-result="success"');
+    const { record } = await run.outcome;
+    expect(run.stored).toEqual([record]);
+    expect(sandbox.counters().token.authorization_code).toBe(1);
+    expect(await accountOf(record!.access_token)).toBe(accountNumber('the-person', 8));
+    expect(everyLine(run)).toContain(
+      "refused 33 request(s) without this run's secret to start a login",
+    );
+  });
+
+  it('gives a local process without the secret no state of its own, so nothing of its is stored', async () => {
+    const run = await start();
+    const secret = secretOf(run.info.loginUrl);
+    const wrong = offByOne(secret);
+    // Every way to start a login without the secret: none leads to the provider.
+    const tries: [string, string, HttpsAnswer][] = [];
+    const attempt = async (what: string, path: string, options = {}) => {
+      tries.push([what, path, await httpsRequest(`${run.origin}${path}`, options)]);
+    };
+    await attempt('GET', '/login');
+    await attempt('GET, empty secret', '/login?secret=');
+    await attempt('GET, wrong secret', `/login?secret=${wrong}`);
+    await attempt('GET, part of the secret', `/login?secret=${secret.slice(0, 20)}`);
+    await attempt('GET as a navigation', '/login', {
+      headers: {
+        'sec-fetch-mode': 'navigate',
+        'sec-fetch-dest': 'document',
+        'sec-fetch-site': 'none',
+      },
+    });
+    await attempt('HEAD', '/login', { method: 'HEAD' });
+    await attempt('POST', '/login', { method: 'POST', headers: FORM, body: '' });
+    await attempt('POST, wrong secret', '/login', {
+      method: 'POST',
+      headers: FORM,
+      body: `secret=${wrong}`,
+    });
+    for (const [what, , answer] of tries) {
+      expect(answer.status, what).toBe(403);
+      expect(answer.headers.location, what).toBeUndefined();
+      expect(answer.body, what).not.toContain(secret);
+    }
+    // Nor does any page it can load give it the secret (or a form that carries it).
+    for (const path of ['/', `/?secret=${wrong}`, '/?code=a&state=b', '/nowhere', '/shutdown']) {
+      const answer = await httpsRequest(`${run.origin}${path}`);
+      expect(answer.body, path).not.toContain(secret);
+      expect(answer.body, path).not.toContain('<form');
+    }
+
+    // Left to make an authorization request of its own and approve it with its own account,
+    // its callback carries a state this server never sent: refused, nothing exchanged or stored.
+    sandbox.resetCounters();
+    const own = createAuthorizationRequest(run.provider);
+    const forged = await approveInSandbox(own.url, { username: 'the-attacker' });
+    expect(new URL(forged).searchParams.get('code')).toBeTruthy();
+    const refused = await httpsRequest(forged);
+    expect(refused.status).toBe(400);
+    expect(refused.body).toContain('data-code="state_mismatch"');
+    expect(refused.body).not.toContain(secret);
+    expectSecurityHeaders(refused.headers);
+    expect(sandbox.counters().token.total).toBe(0);
+    expect(run.stored).toEqual([]);
+
+    // The person's login goes through, and what is stored is the person's.
+    const redirect = await httpsRequest(run.info.loginUrl, { ca });
+    const callback = await approveInSandbox(String(redirect.headers.location), {
+      username: 'the-person',
+    });
+    expect((await httpsRequest(callback, { ca })).status).toBe(200);
+    const { record } = await run.outcome;
+    expect(run.stored).toEqual([record]);
+    expect(await accountOf(record!.access_token)).toBe(accountNumber('the-person', 8));
+    expect(accountNumber('the-person', 8)).not.toBe(accountNumber('the-attacker', 8));
+  });
+
+  it("starts a login from the status page's Log in button: POST with the secret, from this origin, 303 to the provider", async () => {
+    const run = await start();
+    const secret = secretOf((await httpsRequest(run.info.statusUrl, { ca })).body);
+    // What Chromium sends for the button of our no-referrer page.
+    const button = {
+      ...FORM,
+      origin: 'null',
+      'sec-fetch-site': 'same-origin',
+      'sec-fetch-mode': 'navigate',
+      'sec-fetch-dest': 'document',
+    };
+    const press = () =>
+      httpsRequest(`${run.origin}/login`, {
+        ca,
+        method: 'POST',
+        headers: button,
+        body: `secret=${secret}`,
+      });
+    const first = await press();
+    const second = await press();
+    expect(first.status).toBe(303);
+    expectSecurityHeaders(first.headers);
+    const location = new URL(String(first.headers.location));
+    expect(`${location.origin}${location.pathname}`).toBe(sandbox.authorizeUrl);
+    expect(location.searchParams.get('state')).toBeTruthy();
+    expect(location.searchParams.get('state')).not.toBe(
+      new URL(String(second.headers.location)).searchParams.get('state'),
+    );
+    // The secret from another site, or no secret: refused.
+    for (const [what, headers, body] of [
+      ['another origin', { ...FORM, origin: 'https://evil.example' }, `secret=${secret}`],
+      ['cross-site', { ...button, 'sec-fetch-site': 'cross-site' }, `secret=${secret}`],
+      ['no secret', button, ''],
+    ] as const) {
+      const answer = await httpsRequest(`${run.origin}/login`, {
+        ca,
+        method: 'POST',
+        headers,
+        body,
+      });
+      expect(answer.status, what).toBe(403);
+      expect(answer.headers.location, what).toBeUndefined();
+    }
+    const put = await httpsRequest(run.info.loginUrl, { ca, method: 'PUT' });
+    expect(put.status).toBe(405);
+    expect(put.headers.allow).toBe('GET, POST');
+    expect(put.body).not.toContain(secret);
+
+    const callback = await approveInSandbox(location);
+    const page = await httpsRequest(callback, { ca });
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('data-result="success"');
+    expect((await run.outcome).record).toBeDefined();
+  });
+
+  it('sends the security headers on every kind of page, and the secret only to pages that proved it', async () => {
+    const run = await start({ keepRunning: true });
+    const secret = secretOf(run.info.loginUrl);
+    const seen = new Set<number>();
+    const check = (what: string, answer: HttpsAnswer, status: number): HttpsAnswer => {
+      expect(answer.status, what).toBe(status);
+      expectSecurityHeaders(answer.headers);
+      if (status < 300 || status >= 400) {
+        expect(answer.headers['content-type'], what).toBe('text/html; charset=utf-8');
+      }
+      seen.add(status);
+      return answer;
+    };
+    const get = (path: string, options = {}) =>
+      httpsRequest(`${run.origin}${path}`, { ca, ...options });
+
+    check('status', await get('/'), 200);
+    check('status with the secret', await get(`/?secret=${secret}`), 200);
+    check('not found', await get('/nowhere'), 404);
+    check('a page with another method', await get('/', { method: 'PUT' }), 405);
+    check('an action with GET', await get(`/shutdown?secret=${secret}`), 405);
+    check('a foreign Host', await get('/', { headers: { host: `evil.example:${run.port}` } }), 421);
+    check('login without the secret', await get('/login'), 403);
+    check(
+      'a POST without the secret',
+      await get('/shutdown', { method: 'POST', headers: FORM }),
+      403,
+    );
+    const wrong = check('a callback of no login', await get('/?code=c&state=s'), 400);
+    expect(wrong.body).not.toContain(secret);
+    check('login', await httpsRequest(run.info.loginUrl, { ca }), 302);
+
+    // A failed exchange (the code was redeemed elsewhere first): an error page.
+    const redirect = await httpsRequest(run.info.loginUrl, { ca });
+    const location = new URL(String(redirect.headers.location));
+    const used = await approveInSandbox(location);
+    await exchangeAuthorizationCode(run.provider, used, {
+      expectedState: location.searchParams.get('state') ?? '',
+      retry: false,
+    });
+    const failed = check('a failed exchange', await httpsRequest(used, { ca }), 502);
+    expect(failed.body).toContain('Login failed');
+    // A callback of a login this run started, the server still running: Log in again, Status.
+    expect(secretOf(failed.body)).toBe(secret);
+    expect(failed.body).toContain(`href="/?secret=${secret}"`);
+    // The same callback again: its state is spent, so it gets no secret.
+    const replayed = check('a spent state', await httpsRequest(used, { ca }), 400);
+    expect(replayed.body).not.toContain(secret);
+
+    // A login that works: the success page.
+    const again = await httpsRequest(run.info.loginUrl, { ca });
+    const callback = await approveInSandbox(String(again.headers.location));
+    const success = check('success', await httpsRequest(callback, { ca }), 200);
+    expect(success.body).toContain('data-result="success"');
+
+    const stopped = check(
+      'stopped',
+      await get('/shutdown', { method: 'POST', headers: FORM, body: `secret=${secret}` }),
+      200,
+    );
+    expect(stopped.body).toContain('data-result="stopped"');
+    expect([...seen].sort()).toEqual([200, 302, 400, 403, 404, 405, 421, 502]);
+    // Forms post to this server only; the provider is there for the Log in button's redirect.
+    expect(String(stopped.headers['content-security-policy'])).toContain(
+      `; form-action 'self' ${new URL(sandbox.authorizeUrl).origin};`,
+    );
+    expect((await run.outcome).record).toBeDefined();
+  });
+
   it('refuses requests whose Host header is not a loopback name with the right port', async () => {
     const run = await start();
     for (const host of [
@@ -250,10 +528,11 @@ describe('runLoginServer', () => {
       expect(answer.body).not.toContain('name="secret"');
       expectSecurityHeaders(answer.headers);
     }
-    const login = await httpsRequest(`${run.origin}/login`, {
+    const login = await httpsRequest(run.info.loginUrl, {
       ca,
       headers: { host: `evil.example:${run.port}` },
     });
+    expect(login.body).not.toContain(secretOf(run.info.loginUrl));
     expect(login.status).toBe(421);
     expect(login.headers.location).toBeUndefined();
     for (const host of [
@@ -271,7 +550,7 @@ describe('runLoginServer', () => {
 
   it('changes state only on POST with the per-run secret from its own origin', async () => {
     const run = await start();
-    const secret = secretOf((await httpsRequest(`${run.origin}/`, { ca })).body);
+    const secret = secretOf((await httpsRequest(run.info.statusUrl, { ca })).body);
     const form = { 'content-type': 'application/x-www-form-urlencoded' };
 
     const get = await httpsRequest(`${run.origin}/shutdown?secret=${secret}`, { ca });
@@ -350,7 +629,7 @@ describe('runLoginServer', () => {
 
   it('logs in: /login, the provider, the callback; stores the token, shows success and stops', async () => {
     const run = await start();
-    const redirect = await httpsRequest(`${run.origin}/login`, { ca });
+    const redirect = await httpsRequest(run.info.loginUrl, { ca });
     const callback = await approveInSandbox(String(redirect.headers.location));
     expect(callback.startsWith(`${run.provider.redirectUri}/?`)).toBe(true);
     const page = await httpsRequest(callback, { ca });
@@ -374,7 +653,7 @@ describe('runLoginServer', () => {
 
   it('refuses a callback with a wrong or missing state, exchanges nothing, and keeps waiting', async () => {
     const run = await start();
-    const redirect = await httpsRequest(`${run.origin}/login`, { ca });
+    const redirect = await httpsRequest(run.info.loginUrl, { ca });
     const callback = new URL(await approveInSandbox(String(redirect.headers.location)));
     sandbox.resetCounters();
 
@@ -405,7 +684,7 @@ describe('runLoginServer', () => {
 
   it('survives a flood of bad callbacks without exchanging or storing anything', async () => {
     const run = await start();
-    const redirect = await httpsRequest(`${run.origin}/login`, { ca });
+    const redirect = await httpsRequest(run.info.loginUrl, { ca });
     const callback = new URL(await approveInSandbox(String(redirect.headers.location)));
     sandbox.resetCounters();
     const agent = new Agent({ keepAlive: true, maxSockets: 8, rejectUnauthorized: false });
@@ -441,7 +720,7 @@ describe('runLoginServer', () => {
 
   it('shows what happened when the person presses Deny, and rejects with access_denied', async () => {
     const run = await start();
-    const redirect = await httpsRequest(`${run.origin}/login`, { ca });
+    const redirect = await httpsRequest(run.info.loginUrl, { ca });
     const callback = await approveInSandbox(String(redirect.headers.location), { deny: true });
     expect(new URL(callback).searchParams.get('error')).toBe('access_denied');
     const page = await httpsRequest(callback, { ca });
@@ -458,7 +737,7 @@ describe('runLoginServer', () => {
 
   it('shows what happened when the exchange fails (a used code), and rejects with the provider error', async () => {
     const run = await start();
-    const redirect = await httpsRequest(`${run.origin}/login`, { ca });
+    const redirect = await httpsRequest(run.info.loginUrl, { ca });
     const location = new URL(String(redirect.headers.location));
     const callback = await approveInSandbox(location);
     // Someone else redeems the code first.
@@ -489,7 +768,7 @@ describe('runLoginServer', () => {
         return answer;
       },
     });
-    const redirect = await httpsRequest(`${run.origin}/login`, { ca });
+    const redirect = await httpsRequest(run.info.loginUrl, { ca });
     const callback = await approveInSandbox(String(redirect.headers.location));
     sandbox.faults.inject({ kind: 'delay', ms: 5_000 }, 1);
     const page = httpsRequest(callback, { ca }).catch((error: unknown) => error);
@@ -559,7 +838,7 @@ describe('runLoginServer', () => {
     expect((await httpsRequest(`${run.origin}/?code=x&state=y`, { ca })).status).toBe(200);
     const bare = await httpsRequest(`${run.origin}/login/callback`, { ca });
     expect(bare.status).toBe(400);
-    const redirect = await httpsRequest(`${run.origin}/login`, { ca });
+    const redirect = await httpsRequest(run.info.loginUrl, { ca });
     const callback = await approveInSandbox(String(redirect.headers.location));
     expect(new URL(callback).pathname).toBe('/login/callback');
     expect((await httpsRequest(callback, { ca })).status).toBe(200);
@@ -580,21 +859,33 @@ describe('runLoginServer', () => {
     });
     running.push({ outcome: run.outcome, controller });
     const origin = run.info.origin;
-    const redirect = await httpsRequest(`${origin}/login`, { ca });
+    const redirect = await httpsRequest(run.info.loginUrl, { ca });
     const callback = await approveInSandbox(String(redirect.headers.location));
     const success = await httpsRequest(callback, { ca });
     expect(success.status).toBe(200);
     expect(success.body).toContain('keeps running');
+    // The login this run started proved the secret: its page links to the status page with it.
+    const secret = secretOf(run.info.loginUrl);
+    expect(success.body).toContain(`<a class="button" id="status" href="/?secret=${secret}">`);
+    expect(everyLine(run)).toContain(
+      `the status page, with its Refresh and Stop buttons: ${run.info.statusUrl}`,
+    );
 
-    const status = await httpsRequest(`${origin}/`, { ca });
+    const open = await httpsRequest(`${origin}/`, { ca });
+    expect(open.body).toContain('Logged in.');
+    expect(open.body).not.toContain(secret);
+    expect(open.body).not.toContain('<form');
+    const status = await httpsRequest(`${origin}/?secret=${secret}`, { ca });
     expect(status.body).toContain('Logged in.');
     expect(status.body).toContain('Refresh token expires');
+    expect(status.body).toContain('action="/login/refresh"');
     const stored = await manager.peek();
     expect(stored).toBeDefined();
-    expect(status.body).not.toContain(stored!.access_token);
-    expect(status.body).not.toContain(stored!.refresh_token);
-
-    const secret = secretOf(status.body);
+    for (const page of [open, status, success]) {
+      expect(page.body).not.toContain(stored!.access_token);
+      expect(page.body).not.toContain(stored!.refresh_token);
+    }
+    expect(secretOf(status.body)).toBe(secret);
     sandbox.resetCounters();
     const refreshed = await httpsRequest(`${origin}/login/refresh`, {
       ca,
@@ -604,6 +895,8 @@ describe('runLoginServer', () => {
     });
     expect(refreshed.status).toBe(200);
     expect(refreshed.body).toContain('Refreshed');
+    // Answered to a POST that carried the secret: the buttons are still there.
+    expect(secretOf(refreshed.body)).toBe(secret);
     expect(sandbox.counters().token.refresh_token).toBe(1);
     const after = await manager.peek();
     expect(after?.access_token).not.toBe(stored?.access_token);
@@ -676,7 +969,7 @@ describe('runLoginServer', () => {
       expect(rebound.body).toContain(
         `only answers requests addressed to localhost, 127.0.0.1, [::1] or ${host}.`,
       );
-      const redirect = await httpsRequest(`${redirectUri}/login`);
+      const redirect = await httpsRequest(run.info.loginUrl);
       const location = new URL(String(redirect.headers.location));
       expect(location.searchParams.get('redirect_uri')).toBe(redirectUri);
       const callback = await approveInSandbox(location);
@@ -726,7 +1019,9 @@ describe('runLoginServer', () => {
       await expect
         .poll(() => readFile(seen, 'utf8').catch(() => ''), { timeout: 5_000 })
         .toBe(`${run.info.loginUrl}\n`);
-      expect(run.info.loginUrl).toBe(`${run.origin}/login`);
+      expect(run.info.loginUrl).toMatch(
+        new RegExp(`^${run.origin.replaceAll('.', '\\.')}/login\\?secret=[A-Za-z0-9_-]{43}$`),
+      );
       expect(everyLine(run)).toContain(`open ${run.info.loginUrl} in a browser`);
       run.abort();
       await run.outcome;

@@ -106,9 +106,14 @@ export function httpsRequest(
   });
 }
 
-/** The per-run secret embedded in a status page's forms. */
-export function secretOf(page: string): string {
-  const match = /name="secret" value="([^"]+)"/.exec(page);
+/** The per-run secret: of a page's forms, or of an address (`?secret=`) such as the login URL. */
+export function secretOf(pageOrUrl: string): string {
+  if (/^https?:\/\//.test(pageOrUrl)) {
+    const secret = new URL(pageOrUrl).searchParams.get('secret');
+    if (!secret) throw new Error(`${pageOrUrl} has no secret`);
+    return secret;
+  }
+  const match = /name="secret" value="([^"]+)"/.exec(pageOrUrl);
   if (!match?.[1]) throw new Error('the page has no secret field');
   return match[1];
 }

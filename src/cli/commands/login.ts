@@ -42,8 +42,10 @@ export const spec: CommandSpec = {
 
 The login server listens on the redirect URI's host and port (TD https://localhost:8000, Schwab
 https://127.0.0.1:8182 by default), on this machine only, with td-token's own certificate unless
---cert/--key are given (see 'td-token cert'). It always logs in through the browser, even when a
-login is stored; 'td-token refresh' renews without one.
+--cert/--key are given (see 'td-token cert'). The address it prints and opens carries a secret
+made for this run: only a request with it starts a login or sees the status page's buttons. It
+always logs in through the browser, even when a login is stored; 'td-token refresh' renews
+without one.
 
 The seed-era layout: td-token login --token-file output/token.json
 
