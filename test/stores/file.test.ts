@@ -177,6 +177,8 @@ describe('file store write failures', () => {
     },
   );
 
+  // Skipped as root, whom folder permissions do not stop (no EACCES can happen); there,
+  // test/security/faults.test.ts's read-only tmpfs (EROFS) covers a save that cannot be written.
   it.skipIf(IS_ROOT || process.platform === 'win32')(
     'keeps the old file when the folder is read-only (EACCES), naming the fix',
     async () => {

@@ -15,6 +15,7 @@ describe('host identity', () => {
     expect(hostIdentity()).toBe(hostIdentity());
   });
 
+  // One of these two runs on any machine: the identity is built from /proc on Linux only.
   it.runIf(process.platform === 'linux')(
     'on Linux, names the boot id and the pid namespace, not the hostname',
     () => {
