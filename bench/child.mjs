@@ -2,6 +2,8 @@
 // stdin/stdout, one JSON object a line. It never prints a token, only a short hash of it.
 //   env TD_BENCH_PROVIDER  {"name", ...provider options}
 //   env TD_BENCH_STORE     a store spec for createStore
+//   env TD_BENCH_WARM      when set, call getAccounts() once before reporting ready, as a bot
+//                          that uses the API has (its HTTP client is then loaded and warm)
 //   stdin  {"id":n,"offset":ms}  clock = Date.now() + offset; call getAccessToken()
 //          {"id":n,"roundTrips":k}  time k refresh grants of the stored record (nothing saved)
 //   stdout {"ready":true} once, then {"id":n,"token":"<hash>"} or {"id":n,"error":"code"}
@@ -53,4 +55,5 @@ createInterface({ input: process.stdin }).on('line', async (line) => {
     send({ id: message.id, error: err?.code ?? 'unexpected' });
   }
 });
+if (process.env.TD_BENCH_WARM) await manager.getAccounts();
 send({ ready: true });
