@@ -511,10 +511,16 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
         // Out of time (a provider that hangs, or a Retry-After longer than the lock allows):
         // say what went wrong last, as one of our errors, never a bare AbortError.
         if (budget.aborted && !isTdTokenError(err)) {
-          if (isTdTokenError(lastFailure)) throw lastFailure;
+          const renewing = renewRefreshToken && this.provider.canRenewRefreshToken;
+          // A renewal cut off in flight may have been answered by TD with a new refresh token
+          // (retiring the old one) that never arrived: say so rather than only "try again".
+          if (isTdTokenError(lastFailure) && !renewing) throw lastFailure;
+          const fix = renewing
+            ? "the refresh-token renewal may have reached TD, which then issued a new refresh token and retired the old one. run 'td-token refresh' again; if it says to log in, run 'td-token login'"
+            : "try again in a few minutes (td-token retries on its own); if it persists, check the provider's status and the token URL";
           throw new ProviderError(
             'provider_unavailable',
-            `the token endpoint ${endpointHost(this.provider.tokenUrl)} did not answer within ${budgetMs} ms. try again in a few minutes (td-token retries on its own); if it persists, check the provider's status and the token URL`,
+            `the token endpoint ${endpointHost(this.provider.tokenUrl)} did not answer within ${budgetMs} ms. ${fix}`,
             { cause: err },
           );
         }

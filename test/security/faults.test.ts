@@ -331,6 +331,25 @@ describe('the provider misbehaving, through the TokenManager', () => {
     await m.close();
   });
 
+  it('a TD renewal cut off by the time a refresh may take: provider_unavailable that says the refresh token may have been rotated, one try', async () => {
+    const file = await tokenFile(login);
+    // renewWithinDays above the 90-day life: this refresh asks for a new refresh token.
+    const m = await manager(file.path, { lockTtlMs: 1000, renewWithinDays: 100 });
+    inject(sandbox, { kind: 'delay', ms: 5000 }, 1);
+    const error = await m.refresh({ force: true }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isTdTokenError(error, 'provider_unavailable')).toBe(true);
+    expect((error as Error).message).toMatch(/did not answer within 800 ms/);
+    expect((error as Error).message).toMatch(
+      /renewal may have reached TD, which then issued a new refresh token and retired the old one\. run 'td-token refresh' again; if it says to log in, run 'td-token login'$/,
+    );
+    expect(refreshGrants(sandbox)).toBe(1);
+    expect((await readFile(file.path)).equals(file.bytes)).toBe(true);
+    await m.close();
+  });
+
   it('the provider stopped with a refresh in flight: provider_unavailable; a new provider on the same port works after a login', async () => {
     const own = await startSandbox({ flavor: 'tdameritrade', settings: { rateLimitPerMinute: 0 } });
     const port = Number(new URL(own.url).port);
