@@ -85,8 +85,17 @@ function isNonEmptyString(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0;
 }
 
-function isPositiveSeconds(value: unknown): value is number {
-  return typeof value === 'number' && Number.isFinite(value) && value > 0;
+/** Longest lifetime accepted from a provider, in seconds (about 31 years). */
+const MAX_LIFETIME_SEC = 1e9;
+
+/**
+ * A lifetime in seconds a record can be built from: at least one second (a shorter one would
+ * round to an expiry at the moment of receipt) and no more than {@link MAX_LIFETIME_SEC}.
+ */
+function isLifetimeSeconds(value: unknown): value is number {
+  return (
+    typeof value === 'number' && Number.isFinite(value) && value >= 1 && value <= MAX_LIFETIME_SEC
+  );
 }
 
 function invalidResponse(problem: string): ProviderError {
@@ -119,8 +128,9 @@ export function assertTokenResponse(body: unknown): asserts body is TokenRespons
     if (v === undefined) continue;
     // Some servers send numbers as strings; accept a plain decimal string.
     const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
-    if (!isPositiveSeconds(n))
-      throw invalidResponse(`has a ${field} that is not a positive number`);
+    if (!isLifetimeSeconds(n)) {
+      throw invalidResponse(`has a ${field} that is not a number of seconds from 1 to 1e9`);
+    }
     b[field] = n;
   }
   for (const field of ['refresh_token', 'scope', 'id_token'] as const) {
@@ -165,7 +175,7 @@ export function tokenRecordFromResponse(
     refreshIssuedAt = previous.refresh_token_issued_at;
   } else if (response.refresh_token_expires_in !== undefined) {
     refreshToken = response.refresh_token;
-    refreshExpiresAt = receivedAt + response.refresh_token_expires_in * 1000;
+    refreshExpiresAt = receivedAt + Math.round(response.refresh_token_expires_in * 1000);
     refreshIssuedAt = receivedAt;
   } else if (
     previous &&
@@ -183,7 +193,7 @@ export function tokenRecordFromResponse(
 
   const record: TokenRecord = {
     access_token: response.access_token,
-    expires_at: receivedAt + expiresIn * 1000,
+    expires_at: receivedAt + Math.round(expiresIn * 1000),
     refresh_token: refreshToken,
     refresh_token_expires_at: refreshExpiresAt,
     scope: response.scope ?? previous?.scope ?? options.requestedScope ?? '',

@@ -106,6 +106,8 @@ describe('tokenRecordFromResponse', () => {
   });
 });
 
+const LIFETIME = (field: string) => `has a ${field} that is not a number of seconds from 1 to 1e9`;
+
 describe('assertTokenResponse', () => {
   it.each([
     [null, 'is not a JSON object'],
@@ -113,8 +115,13 @@ describe('assertTokenResponse', () => {
     [{}, 'has no access_token'],
     [{ access_token: '' }, 'has no access_token'],
     [{ access_token: 'a', token_type: 'mac' }, 'has token_type "mac" where Bearer was expected'],
-    [{ access_token: 'a', expires_in: -5 }, 'has a expires_in that is not a positive number'],
-    [{ access_token: 'a', expires_in: '0' }, 'has a expires_in that is not a positive number'],
+    [{ access_token: 'a', expires_in: -5 }, LIFETIME('expires_in')],
+    [{ access_token: 'a', expires_in: '0' }, LIFETIME('expires_in')],
+    // Under a second would put the expiry at the moment of receipt (5e-324 s rounds to 0 ms).
+    [{ access_token: 'a', expires_in: 5e-324 }, LIFETIME('expires_in')],
+    [{ access_token: 'a', expires_in: 0.5 }, LIFETIME('expires_in')],
+    [{ access_token: 'a', expires_in: 1e12 }, LIFETIME('expires_in')],
+    [{ access_token: 'a', refresh_token_expires_in: 1e300 }, LIFETIME('refresh_token_expires_in')],
     [{ access_token: 'a', refresh_token: 5 }, 'has a refresh_token that is not a string'],
     [{ access_token: 'a', refresh_token: '' }, 'has an empty refresh_token'],
   ])('%j: %s', (body, problem) => {
@@ -123,6 +130,15 @@ describe('assertTokenResponse', () => {
     expect(error.message).toBe(
       `the token endpoint's answer ${problem}. check that the token URL points at an OAuth 2.0 token endpoint (td-token status shows it)`,
     );
+  });
+
+  it('a fractional lifetime gives a whole-millisecond expiry', () => {
+    const record = tokenRecordFromResponse(
+      { access_token: 'a', refresh_token: 'r', expires_in: 1.0004, refresh_token_expires_in: 2.5 },
+      { receivedAt: 1_000_000 },
+    );
+    expect(record.expires_at).toBe(1_001_000);
+    expect(record.refresh_token_expires_at).toBe(1_002_500);
   });
 
   it('accepts bearer in any case', () => {

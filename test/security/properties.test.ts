@@ -33,6 +33,19 @@ import {
 /** Inputs tried per property, for the summary line. */
 const tried = new Map<string, number>();
 
+/**
+ * The inputs' seed. `npm test` uses a fixed one, so that a run is repeatable and CI does not pass
+ * or fail by the draw; `npm run test:soak` (TD_TOKEN_SOAK=1) draws a new one each run, to explore
+ * (a failure prints its seed: rerun with TD_TOKEN_FC_SEED=<seed> to see it again, then keep the
+ * counterexample as a unit test).
+ */
+const SEED =
+  process.env['TD_TOKEN_FC_SEED'] !== undefined
+    ? Number(process.env['TD_TOKEN_FC_SEED'])
+    : process.env['TD_TOKEN_SOAK']
+      ? Math.floor(Math.random() * 2 ** 31)
+      : 20_261_202;
+
 /** Run a property and count its inputs. */
 async function check<T>(
   name: string,
@@ -44,14 +57,14 @@ async function check<T>(
     count++;
     return previous();
   }) as typeof property;
-  await fc.assert(counted, { numRuns });
+  await fc.assert(counted, { numRuns, seed: SEED });
   tried.set(name, (tried.get(name) ?? 0) + count);
 }
 
 afterAll(() => {
   const total = [...tried.values()].reduce((a, b) => a + b, 0);
   const parts = [...tried.entries()].map(([name, n]) => `${name} ${n}`).join(', ');
-  process.stdout.write(`properties: ${total} inputs tried (${parts})\n`);
+  process.stdout.write(`properties: ${total} inputs tried (${parts}), seed ${SEED}\n`);
 });
 
 // ---- shared arbitraries ---------------------------------------------------------------------
