@@ -16,6 +16,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ConfigError } from '../errors.js';
 import type { Sandbox, SandboxApp } from '../sandbox/index.js';
+import { isProcessAlive } from '../stores/host-id.js';
 
 type Flavor = 'tdameritrade' | 'schwab';
 
@@ -119,16 +120,6 @@ function isRecord(value: unknown): value is SandboxRecord {
   );
 }
 
-/** True while a process with this id exists. */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** The sandbox recorded at `path` if its process still runs; stale or unreadable records are ignored. */
 export async function readRunningSandbox(path: string): Promise<SandboxRecord | undefined> {
   let text: string;
@@ -143,7 +134,7 @@ export async function readRunningSandbox(path: string): Promise<SandboxRecord | 
   } catch {
     return undefined;
   }
-  if (!isRecord(value) || !isAlive(value.pid)) return undefined;
+  if (!isRecord(value) || !isProcessAlive(value.pid)) return undefined;
   return value;
 }
 

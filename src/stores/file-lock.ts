@@ -29,7 +29,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { StoreError } from '../errors.js';
 import { randomHex } from '../util/random.js';
 import { ensureFolder, FILE_MODE, fileStoreError, shellQuote } from './atomic-file.js';
-import { hostIdentity } from './host-id.js';
+import { hostIdentity, isHolderDead } from './host-id.js';
 import {
   lockLostError,
   newLockToken,
@@ -103,29 +103,6 @@ async function readLockFile(path: string): Promise<ReadResult> {
   }
   const info = parseInfo(raw);
   return info ? { kind: 'held', info, raw } : { kind: 'unreadable', raw, mtimeMs };
-}
-
-/**
- * True when the holder recorded with `pid` and `hostId` is known to be dead: its host identity is
- * this process's (same kernel, same pid namespace) and no process has that pid. A holder from
- * another identity, or with none recorded, is never judged dead by its pid.
- */
-export function isHolderDead(
-  pid: number | null | undefined,
-  hostId: string | null | undefined,
-): boolean {
-  if (typeof pid !== 'number' || typeof hostId !== 'string') return false;
-  return hostId === hostIdentity() && !isProcessAlive(pid);
-}
-
-/** True when a process with this pid exists on this machine (or cannot be checked). */
-export function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
 }
 
 function isStale(result: ReadResult, now: number, unreadableStaleMs: number): boolean {

@@ -10,7 +10,8 @@
  * hostname. When Linux's files cannot be read, the identity is unique to this process, so no
  * other process trusts its pid: its locks are then recovered by their expiry alone.
  *
- * Computed once per process, on first use (a lock taken or judged), never at start-up.
+ * Computed once per process, on first use (a lock taken or judged), never at start-up. The
+ * file and SQLite locks judge their holders here ({@link isHolderDead}).
  *
  * @internal
  * @module
@@ -40,4 +41,27 @@ function compute(): string {
 export function hostIdentity(): string {
   cached ??= compute();
   return cached;
+}
+
+/**
+ * True when the holder recorded with `pid` and `hostId` is known to be dead: its host identity is
+ * this process's (same kernel, same pid namespace) and no process has that pid. A holder from
+ * another identity, or with none recorded, is never judged dead by its pid.
+ */
+export function isHolderDead(
+  pid: number | null | undefined,
+  hostId: string | null | undefined,
+): boolean {
+  if (typeof pid !== 'number' || typeof hostId !== 'string') return false;
+  return hostId === hostIdentity() && !isProcessAlive(pid);
+}
+
+/** True when a process with this pid exists on this machine (or cannot be checked). */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
 }

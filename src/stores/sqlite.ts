@@ -26,9 +26,8 @@ import type { TokenRecord } from '../token.js';
 import { parseTokenRecord, serializeTokenRecord, validateTokenRecord } from '../token.js';
 import { ensureFolder, FILE_MODE, fileStoreError, shellQuote } from './atomic-file.js';
 import { plainCodec, type RecordCodec } from './codec.js';
-import { isHolderDead } from './file-lock.js';
 import { looseFolderWarning } from './folder-mode.js';
-import { hostIdentity } from './host-id.js';
+import { hostIdentity, isHolderDead } from './host-id.js';
 import {
   lockLostError,
   newLockToken,
