@@ -54,12 +54,33 @@ export function configDir(env: NodeJS.ProcessEnv = process.env, options: PathOpt
   return path.join(home, '.config', APP_DIR_NAME);
 }
 
-const PROFILE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/**
+ * A profile name that is safe as a file name: 1 to 64 letters, digits, `.`, `_`, `-`, starting
+ * with a letter or digit and not ending with `.`. (The config file's JSON Schema uses it too.)
+ */
+export const PROFILE_NAME_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9_-])?$/;
 
 /** True for a profile name that is safe as a file name: letters, digits, `.`, `_`, `-`, up to 64. */
 export function isValidProfileName(profile: string): boolean {
-  return PROFILE_PATTERN.test(profile) && !profile.endsWith('.');
+  return typeof profile === 'string' && PROFILE_NAME_PATTERN.test(profile);
 }
+
+/** The settings file's name inside the config folder. */
+export const CONFIG_FILE_NAME = 'config.json';
+
+/** The default SQLite store's file name inside the config folder (one database, a row per profile). */
+export const SQLITE_FILE_NAME = 'tokens.db';
+
+/**
+ * Where things live inside a given config folder: the default file store of a profile, the
+ * default SQLite database, the certificate folder and the settings file.
+ */
+export const inConfigDir = Object.freeze({
+  tokenFile: (dir: string, profile: string): string => join(dir, 'tokens', `${profile}.json`),
+  sqliteFile: (dir: string): string => join(dir, SQLITE_FILE_NAME),
+  certDir: (dir: string): string => join(dir, 'certs'),
+  configFile: (dir: string): string => join(dir, CONFIG_FILE_NAME),
+});
 
 /** The default file store for a profile: `<config>/tokens/<profile>.json`. */
 export function defaultTokenPath(
@@ -70,7 +91,7 @@ export function defaultTokenPath(
   if (typeof profile !== 'string' || !isValidProfileName(profile)) {
     throw new TypeError('"profile" must be a name of letters, digits, ".", "_" or "-"');
   }
-  return join(configDir(env, options), 'tokens', `${profile}.json`);
+  return inConfigDir.tokenFile(configDir(env, options), profile);
 }
 
 /** The default SQLite store, shared by all profiles: `<config>/tokens.db`. */
@@ -78,12 +99,12 @@ export function defaultSqlitePath(
   env: NodeJS.ProcessEnv = process.env,
   options: PathOptions = {},
 ): string {
-  return join(configDir(env, options), 'tokens.db');
+  return inConfigDir.sqliteFile(configDir(env, options));
 }
 
 /** The login server's certificate folder: `<config>/certs`. */
 export function certDir(env: NodeJS.ProcessEnv = process.env, options: PathOptions = {}): string {
-  return join(configDir(env, options), 'certs');
+  return inConfigDir.certDir(configDir(env, options));
 }
 
 /** The optional settings file: `<config>/config.json`. */
@@ -91,7 +112,7 @@ export function configFilePath(
   env: NodeJS.ProcessEnv = process.env,
   options: PathOptions = {},
 ): string {
-  return join(configDir(env, options), 'config.json');
+  return inConfigDir.configFile(configDir(env, options));
 }
 
 /** Resolve `path` against `base` unless it is absolute already; `~/` means the home folder. */

@@ -6,7 +6,7 @@
  * @internal
  * @module
  */
-import { type ResolvedConfig, resolveConfig, type StoreChoice } from '../config.js';
+import { type ResolvedConfig, resolveConfig } from '../config/resolve.js';
 import type { StoreSpec } from '../stores/spec.js';
 import { rememberSecrets } from './failure.js';
 import { type CliIO, warn } from './io.js';
@@ -26,7 +26,7 @@ export async function loadConfig(
 }
 
 /** The store spec for `createStore`, with warnings (a token file others can read) going to stderr. */
-export function storeSpec(store: StoreChoice, io: CliIO): StoreSpec {
+export function storeSpec(store: StoreSpec, io: CliIO): StoreSpec {
   const onWarning = (message: string): void => warn(io, message);
   switch (store.kind) {
     case 'file':

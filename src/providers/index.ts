@@ -5,11 +5,25 @@
  * @module
  */
 import { ConfigError } from '../errors.js';
+import { PROVIDER_DEFAULTS, PROVIDER_NAMES, type ProviderDefaults } from './defaults.js';
 import { GenericProvider } from './generic.js';
 import { SchwabProvider } from './schwab.js';
 import { TdAmeritradeProvider } from './tdameritrade.js';
 import type { Provider, ProviderName, ProviderOptions } from './types.js';
 
+export {
+  DEFAULT_SANDBOX_FLAVOR,
+  PROVIDER_CHOICES,
+  PROVIDER_DEFAULTS,
+  PROVIDER_NAMES,
+  type ProviderChoice,
+  type ProviderDefaults,
+  requiresClientSecret,
+  type SandboxDefaultApp,
+  type SandboxFlavorName,
+  sandboxDefaultApp,
+  sandboxFlavorOf,
+} from './defaults.js';
 export { type GenericConfig, GenericProvider } from './generic.js';
 export {
   basicAuthorization,
@@ -39,35 +53,6 @@ export type {
   ProviderOptions,
   TokenRequest,
 } from './types.js';
-
-/** Each provider's endpoints and registered callback URL when the caller gives none. */
-export interface ProviderDefaults {
-  authorizeUrl?: string;
-  tokenUrl?: string;
-  apiUrl?: string;
-  redirectUri?: string;
-}
-
-/** The providers' production endpoints. The generic provider has none: its URLs are required. */
-export const PROVIDER_DEFAULTS: Readonly<Record<ProviderName, Readonly<ProviderDefaults>>> =
-  Object.freeze({
-    tdameritrade: Object.freeze({
-      authorizeUrl: 'https://auth.tdameritrade.com/auth',
-      tokenUrl: 'https://api.tdameritrade.com/v1/oauth2/token',
-      apiUrl: 'https://api.tdameritrade.com',
-      redirectUri: 'https://localhost:8000',
-    }),
-    schwab: Object.freeze({
-      authorizeUrl: 'https://api.schwabapi.com/v1/oauth/authorize',
-      tokenUrl: 'https://api.schwabapi.com/v1/oauth/token',
-      apiUrl: 'https://api.schwabapi.com',
-      redirectUri: 'https://127.0.0.1:8182',
-    }),
-    generic: Object.freeze({}),
-  });
-
-/** The provider names {@link createProvider} knows. */
-export const PROVIDER_NAMES: readonly ProviderName[] = ['tdameritrade', 'schwab', 'generic'];
 
 function pick(value: string | undefined, fallback: string | undefined): string {
   if (value !== undefined && value.trim() !== '') return value.trim();
