@@ -33,7 +33,10 @@ import {
   resolveLockOptions,
   waitForRelease,
 } from './lock-wait.js';
+import { isRedisUrl, maskRedisUrl } from './redis-url.js';
 import type { LockOptions, StoreLock, TokenStore } from './types.js';
+
+export { maskRedisUrl } from './redis-url.js';
 
 /**
  * The part of ioredis's client this store uses, as local types: the published declarations then
@@ -137,18 +140,6 @@ export function loadIoredis(): Promise<RedisClientConstructor> {
   return loaded;
 }
 
-/** The URL with any password replaced by `****`, for messages and `location`. */
-export function maskRedisUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '****';
-    else if (u.username !== '' && !u.password) u.username = '****';
-    return u.toString();
-  } catch {
-    return 'redis://(unparseable URL)';
-  }
-}
-
 /**
  * A copy of a client error that cannot carry a token: ioredis errors can hold the command's
  * arguments, which include the record.
@@ -214,13 +205,7 @@ export class RedisStore implements TokenStore {
       throw new TypeError('"options.keyPrefix" must be a non-empty string');
     }
     const server = maskRedisUrl(url);
-    let parsed: URL | undefined;
-    try {
-      parsed = new URL(url);
-    } catch {
-      parsed = undefined;
-    }
-    if (parsed === undefined || (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:')) {
+    if (!isRedisUrl(url)) {
       throw new ConfigError(
         `the redis store URL ${server} is not a redis:// or rediss:// URL. give one with --store-url redis://host:6379`,
       );

@@ -6,8 +6,10 @@
  * @module
  */
 import type { TokenRecord } from '../token.js';
+import type { StoreSpecs } from './spec.js';
 
-export type StoreKind = 'memory' | 'file' | 'sqlite' | 'redis';
+/** A store kind: `memory`, `file`, `sqlite`, `redis`, or one a registered driver adds. */
+export type StoreKind = keyof StoreSpecs;
 
 export interface LockOptions {
   /** How long to wait for the lock before failing with `lock_timeout`, ms (default 30 000). */

@@ -1,10 +1,12 @@
 /**
- * The TokenStore contract, run against all four stores: the same suite for memory, file,
- * SQLite and Redis (a real redis-server started here). Cross-process parts use real child
- * processes on the built library (dist/).
+ * The TokenStore contract, run against every registered store driver (src/stores/registry.ts):
+ * the same suite for memory, file, SQLite and Redis (a real redis-server started here), and for
+ * any store registered later. Cross-process parts use real child processes on the built library
+ * (dist/).
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isTdTokenError } from '../../src/errors.js';
+import { STORE_DRIVERS } from '../../src/stores/registry.js';
 import type { StoreKind, TokenStore } from '../../src/stores/types.js';
 import { stopAll } from '../helpers/processes.js';
 import { type RedisServer, startRedis } from '../helpers/redis.js';
@@ -40,7 +42,13 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
   throw new Error('expected a rejection');
 }
 
-const KINDS: StoreKind[] = ['memory', 'file', 'sqlite', 'redis'];
+/** Every registered kind: registering a store is what puts it through this suite. */
+const KINDS: StoreKind[] = STORE_DRIVERS.map((driver) => driver.kind);
+
+it('runs over every registered driver, the four built-in ones among them', () => {
+  expect(KINDS).toEqual(expect.arrayContaining(['memory', 'file', 'sqlite', 'redis']));
+  expect(new Set(KINDS).size).toBe(KINDS.length);
+});
 
 describe.each(KINDS)('%s store: the TokenStore contract', (kind) => {
   let backing: Backing;

@@ -5,7 +5,14 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
-import { createStore, storeSpecFrom } from '../../src/stores/index.js';
+import {
+  createStore,
+  describeStoreSpec,
+  STORE_DRIVERS,
+  STORE_KINDS,
+  storeDriver,
+  storeSpecFrom,
+} from '../../src/stores/index.js';
 import type { StoreSpec } from '../../src/stores/spec.js';
 
 const DEFAULT_PATH = join('/home/someone/.config/td-token', 'default.json');
@@ -76,5 +83,45 @@ describe('createStore', () => {
     await expect(createStore({ kind: 'etcd' } as unknown as StoreSpec)).rejects.toThrow(
       new TypeError('"spec.kind" must be one of file, sqlite, redis, memory'),
     );
+  });
+});
+
+describe('the driver registry', () => {
+  it('lists each kind once, in the order people see them, and STORE_KINDS follows it', () => {
+    expect(STORE_DRIVERS.map((d) => d.kind)).toEqual(['file', 'sqlite', 'redis', 'memory']);
+    expect(STORE_KINDS).toEqual(STORE_DRIVERS.map((d) => d.kind));
+    expect(STORE_DRIVERS.filter((d) => d.encrypts).map((d) => d.kind)).toEqual([
+      'file',
+      'sqlite',
+      'redis',
+    ]);
+    expect(storeDriver('file')?.kind).toBe('file');
+    expect(storeDriver('postgres')).toBeUndefined();
+  });
+
+  it('describes a spec for people: encryption named, a Redis password masked', () => {
+    expect(describeStoreSpec({ kind: 'file', path: '/home/me/token.json' })).toBe(
+      'file /home/me/token.json',
+    );
+    expect(
+      describeStoreSpec({ kind: 'file', path: '/t.json', encryption: { passphrase: 'pw-x' } }),
+    ).toBe('file /t.json, encrypted with a passphrase');
+    expect(
+      describeStoreSpec({
+        kind: 'sqlite',
+        path: '/t.db',
+        profile: 'bots',
+        encryption: { keyFile: '/k' },
+      }),
+    ).toBe('sqlite /t.db (profile bots), encrypted with the key file /k');
+    const redis = describeStoreSpec({
+      kind: 'redis',
+      url: 'redis://user:s3cret-pw@10.0.0.5:6379/1',
+      profile: 'bots',
+    });
+    expect(redis).toBe('redis redis://user:****@10.0.0.5:6379/1 (profile bots)');
+    expect(redis).not.toContain('s3cret-pw');
+    expect(describeStoreSpec({ kind: 'memory' })).toMatch(/^memory /);
+    expect(() => describeStoreSpec({ kind: 'etcd' } as unknown as StoreSpec)).toThrow(TypeError);
   });
 });

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { createStore, type StoreSpec, type TokenStore } from '../../src/stores/index.js';
 import { MemoryStore } from '../../src/stores/memory.js';
+import { storeDriver } from '../../src/stores/registry.js';
 import type { StoreKind } from '../../src/stores/types.js';
 import type { TokenRecord } from '../../src/token.js';
 import { recordInvented } from '../helpers/ledger.js';
@@ -150,6 +151,27 @@ export async function makeBacking(kind: StoreKind, redisUrl?: string): Promise<B
           }
         },
         dispose: closeAll,
+      };
+    }
+    default: {
+      // A store registered later: its own spec for a fresh place, as `--store <kind>` makes it.
+      const name: string = kind;
+      const driver = storeDriver(name);
+      if (driver === undefined) throw new Error(`no store driver is registered for "${name}"`);
+      const dir = await makeTempDir();
+      const spec = driver.specFrom({
+        url: process.env[`TD_TOKEN_TEST_${name.toUpperCase()}_URL`],
+        profile: `test-${randomBytes(6).toString('hex')}`,
+        defaultPath: join(dir, 'token.json'),
+      });
+      return {
+        kind: driver.kind,
+        spec,
+        open: () => track(createStore(spec)),
+        dispose: async () => {
+          await closeAll();
+          await fsp.rm(dir, { recursive: true, force: true });
+        },
       };
     }
   }
