@@ -322,7 +322,7 @@ export async function resolveConfig(input: ConfigInput): Promise<ResolvedConfig>
   );
   if (encryption !== undefined) {
     sources.encryption = encryption.source;
-    if (store.kind === 'file' || store.kind === 'sqlite') store.encryption = encryption.choice;
+    if (store.kind !== 'memory') store.encryption = encryption.choice;
   }
 
   return {

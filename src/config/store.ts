@@ -1,15 +1,17 @@
 /**
  * Which store a configuration picks, and where it came from: `--store` and `--store-url`, with
  * `--token-file` as short for `--store file --store-url PATH` (the higher source wins; the same
- * source naming both is a conflict). What a kind's location means is the stores' own business
- * (`storeSpecFrom`); config only decides which value wins and where relative paths start.
+ * source naming both is a conflict). Config decides only which value wins and where a relative
+ * path starts; what a kind's location means, its checks and its description for people belong
+ * to the store's driver (`src/stores/registry.ts`: `storeSpecFrom`, `describeStoreSpec`).
  *
  * @module
  */
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
 import { inConfigDir, resolvePath } from '../paths.js';
-import { STORE_KINDS, type StoreSpec, storeSpecFrom } from '../stores/spec.js';
+import { describeStoreSpec, STORE_KINDS, storeDriver, storeSpecFrom } from '../stores/registry.js';
+import type { StoreSpec } from '../stores/spec.js';
 import type { StoreKind } from '../stores/types.js';
 import {
   type ConfigKey,
@@ -46,25 +48,44 @@ function fromFileUrl(value: string): string {
   }
 }
 
-/** The store kind, from `--store` or the default (file); `--token-file` decided separately. */
+/** The store kind `--store` names (any case), or the default (file). */
 function storeKindOf(sourced: Sourced<string> | undefined): StoreKind {
   if (sourced === undefined) return 'file';
-  const value = sourced.value.toLowerCase();
-  if (!(STORE_KINDS as readonly string[]).includes(value)) {
+  const driver = storeDriver(sourced.value.toLowerCase());
+  if (driver === undefined) {
     throw invalid(
       sourced.source,
       `is "${sourced.value}", which is not a store td-token has`,
       `use one of ${STORE_KINDS.join(', ')}`,
     );
   }
-  return value as StoreKind;
+  return driver.kind;
+}
+
+/** The store's location as its driver takes it: a path made absolute, or a URL as given. */
+function locationOf(kind: StoreKind, sourced: Sourced<string>, ctx: StoreContext): string {
+  if (kind !== 'file' && kind !== 'sqlite') return sourced.value;
+  return resolvePath(fromFileUrl(sourced.value), ctx.baseFor(sourced.source), ctx.env);
+}
+
+/** A location the driver refused, as an error naming where it came from. */
+function refused(kind: StoreKind, sourced: Sourced<string>, cause: ConfigError): ConfigError {
+  if (kind === 'redis') {
+    return invalid(
+      sourced.source,
+      'is not a redis:// or rediss:// URL',
+      'give the Redis address, like redis://127.0.0.1:6379/0',
+      cause,
+    );
+  }
+  return invalid(sourced.source, `is not usable for the ${kind} store`, cause.message, cause);
 }
 
 /**
  * The store spec a configuration picks.
  *
  * @throws ConfigError for an unknown kind, `--token-file` and another `--store` from the same
- *   source, or a Redis store without a `redis://` URL.
+ *   source, or a location the store's driver refuses (a Redis store without a `redis://` URL).
  */
 export function resolveStore(lookup: Lookup, ctx: StoreContext): StoreSpec {
   const { profile, sources } = ctx;
@@ -91,85 +112,37 @@ export function resolveStore(lookup: Lookup, ctx: StoreContext): StoreSpec {
     sources.store = tokenFileSourced.source;
   }
 
-  const at = (sourced: Sourced<string>): string =>
-    resolvePath(sourced.value, ctx.baseFor(sourced.source), ctx.env);
-  const defaultFile = inConfigDir.tokenFile(ctx.configDir, profile);
-
-  switch (kind) {
-    case 'memory': {
-      if (storeUrlSourced) {
-        ctx.warnings.push(
-          `ignoring ${describeSource(storeUrlSourced.source)}: the memory store has no location`,
-        );
-      }
-      return storeSpecFrom('memory', undefined, profile, defaultFile);
-    }
-    case 'file': {
-      // Between --token-file and --store-url, the higher source; --token-file on a tie.
-      let pathSourced = tokenFileSourced ?? storeUrlSourced;
-      if (tokenFileSourced && storeUrlSourced) {
-        pathSourced =
-          rank(tokenFileSourced.source) <= rank(storeUrlSourced.source)
-            ? tokenFileSourced
-            : storeUrlSourced;
-      }
-      if (pathSourced) {
-        sources.storeUrl = pathSourced.source;
-        return storeSpecFrom('file', at(pathSourced), profile, defaultFile);
-      }
-      sources.storeUrl = defaultSource('one token file per profile');
-      return storeSpecFrom('file', undefined, profile, defaultFile);
-    }
-    case 'sqlite': {
-      let path: string;
-      if (storeUrlSourced) {
-        path = at({ ...storeUrlSourced, value: fromFileUrl(storeUrlSourced.value) });
-      } else {
-        path = inConfigDir.sqliteFile(ctx.configDir);
-        sources.storeUrl = defaultSource();
-      }
-      return storeSpecFrom('sqlite', path, profile, defaultFile);
-    }
-    case 'redis': {
-      if (storeUrlSourced && !/^rediss?:\/\/./i.test(storeUrlSourced.value)) {
-        throw invalid(
-          storeUrlSourced.source,
-          'is not a redis:// or rediss:// URL',
-          'give the Redis address, like redis://127.0.0.1:6379/0',
-        );
-      }
-      return storeSpecFrom('redis', storeUrlSourced?.value, profile, defaultFile);
-    }
+  // The location: for the file store, the higher of --token-file and --store-url (--token-file
+  // on a tie); for the others, --store-url.
+  let where: Sourced<string> | undefined = storeUrlSourced;
+  if (kind === 'file' && tokenFileSourced) {
+    where =
+      storeUrlSourced && rank(storeUrlSourced.source) < rank(tokenFileSourced.source)
+        ? storeUrlSourced
+        : tokenFileSourced;
+  }
+  if (kind === 'memory' && where) {
+    ctx.warnings.push(`ignoring ${describeSource(where.source)}: the memory store has no location`);
+    where = undefined;
+  }
+  let location: string | undefined;
+  if (where) {
+    location = locationOf(kind, where, ctx);
+    sources.storeUrl = where.source;
+  } else if (kind === 'file') {
+    sources.storeUrl = defaultSource('one token file per profile');
+  } else if (kind === 'sqlite') {
+    // One database for every profile, in the config folder.
+    location = inConfigDir.sqliteFile(ctx.configDir);
+    sources.storeUrl = defaultSource();
+  }
+  try {
+    return storeSpecFrom(kind, location, profile, inConfigDir.tokenFile(ctx.configDir, profile));
+  } catch (error) {
+    if (error instanceof ConfigError && where) throw refused(kind, where, error);
+    throw error;
   }
 }
 
-function encryptedNote(spec: StoreSpec): string {
-  const encryption = spec.kind === 'file' || spec.kind === 'sqlite' ? spec.encryption : undefined;
-  if (encryption === undefined) return '';
-  return encryption.keyFile !== undefined
-    ? `, encrypted with the key file ${encryption.keyFile}`
-    : ', encrypted with a passphrase';
-}
-
-/** Where a store lives, for people; a Redis password is masked. */
-export function describeStore(store: StoreSpec): string {
-  switch (store.kind) {
-    case 'memory':
-      return 'memory (nothing is saved; the token is gone when the process exits)';
-    case 'file':
-      return `file ${store.path}${encryptedNote(store)}`;
-    case 'sqlite':
-      return `sqlite ${store.path} (profile ${store.profile})${encryptedNote(store)}`;
-    case 'redis': {
-      let shown = store.url;
-      try {
-        const url = new URL(store.url);
-        if (url.password) url.password = '****';
-        shown = url.toString();
-      } catch {
-        shown = 'redis (unparsable URL)';
-      }
-      return `redis ${shown} (profile ${store.profile})`;
-    }
-  }
-}
+/** Where a store lives, for people; a Redis password is masked. The store driver's own words. */
+export const describeStore: (store: StoreSpec) => string = describeStoreSpec;

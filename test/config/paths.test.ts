@@ -52,9 +52,19 @@ describe('configDir', () => {
   });
 
   it('profile names are safe file names', () => {
-    for (const ok of ['default', 'work', 'bot-1', 'a.b_c'])
+    for (const ok of ['default', 'work', 'bot-1', 'a.b_c', 'x', 'a-', 'a_', 'x'.repeat(64)])
       expect(isValidProfileName(ok)).toBe(true);
-    for (const bad of ['', '..', '../x', 'a/b', '.hidden', 'x.', 'a b', 'x'.repeat(65)]) {
+    for (const bad of [
+      '',
+      '..',
+      '../x',
+      'a/b',
+      '.hidden',
+      'x.',
+      'a b',
+      'x'.repeat(65),
+      `${'x'.repeat(63)}.`,
+    ]) {
       expect(isValidProfileName(bad)).toBe(false);
     }
     expect(() => defaultTokenPath('../x', {})).toThrow(
