@@ -1,6 +1,6 @@
 /**
- * Logging a person in: the local HTTPS login server, its certificate, and the paste-the-URL flow
- * for machines without a browser.
+ * Logging a person in: the local HTTPS login server, its certificate, the guards of loopback
+ * HTTP surfaces, and the paste-the-URL flow for machines without a browser.
  *
  * @module
  */
@@ -12,6 +12,21 @@ export {
   ensureCertificate,
   KEY_FILE_NAME,
 } from './cert.js';
+export {
+  allowedHost,
+  bearerMatches,
+  carriesSecret,
+  type GuardHeaders,
+  type GuardRequest,
+  hostAllowList,
+  navigationRefusal,
+  originAllowList,
+  type PostRefusal,
+  postRefusal,
+  type SecurityHeaderOptions,
+  secretsEqual,
+  securityHeaders,
+} from './guard.js';
 export { type ManualLoginOptions, manualLogin } from './manual.js';
 export {
   DEFAULT_LOGIN_TIMEOUT_MS,

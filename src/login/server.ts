@@ -11,7 +11,7 @@
  * @module
  */
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -27,6 +27,15 @@ import { certDir as defaultCertDir } from '../paths.js';
 import type { Provider } from '../providers/types.js';
 import { maskToken, type TokenRecord } from '../token.js';
 import { CERT_HOSTS, ensureCertificate } from './cert.js';
+import {
+  allowedHost,
+  carriesSecret,
+  hostAllowList,
+  navigationRefusal,
+  originAllowList,
+  postRefusal,
+  securityHeaders,
+} from './guard.js';
 import {
   errorPage,
   type Page,
@@ -125,26 +134,6 @@ export function loopbackBindHosts(hostname: string): string[] | undefined {
   }
 }
 
-/**
- * Why a GET of `/login` may not start a login (mint a state) whatever secret it carries, or
- * undefined when it may.
- */
-function loginStartRefusal(req: IncomingMessage): string | undefined {
-  // Fetch Metadata, sent by every current browser and unforgeable by pages. A person starts a
-  // login by opening the address (site `none`) or with the status page's button (`same-origin`),
-  // always as a top-level navigation. Anything else (another site's link, form or window, a
-  // frame, an image, a fetch) could otherwise mint states until the real one is pushed out.
-  const mode = req.headers['sec-fetch-mode'];
-  const dest = req.headers['sec-fetch-dest'];
-  const site = req.headers['sec-fetch-site'];
-  if (mode !== undefined && mode !== 'navigate') return `Sec-Fetch-Mode: ${mode}`;
-  if (dest !== undefined && dest !== 'document') return `Sec-Fetch-Dest: ${dest}`;
-  if (site !== undefined && site !== 'none' && site !== 'same-origin') {
-    return `Sec-Fetch-Site: ${site}`;
-  }
-  return undefined;
-}
-
 /** A duration for people: `5 minutes`, `90 seconds`, `400 ms`. */
 export function describeDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)} ms`;
@@ -189,30 +178,6 @@ function redirectTarget(redirectUri: string): {
   const secure = url.protocol === 'https:';
   const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port);
   return { url, hosts, port, secure };
-}
-
-/** Compare two secrets in constant time (both hashed first, so lengths never leak). */
-function secretsEqual(given: string, expected: string): boolean {
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
-}
-
-/**
- * The headers every answer carries. `authorizeOrigin` is the provider's: browsers check a form's
- * `form-action` against every redirect it leads to, so the Log in button (a POST answered with a
- * redirect to the provider) needs it. None of our forms posts there.
- */
-function securityHeaders(authorizeOrigin: string): Record<string, string> {
-  return {
-    'Content-Security-Policy': `default-src 'none'; style-src ${STYLE_HASH}; img-src 'none'; form-action 'self'${authorizeOrigin === '' ? '' : ` ${authorizeOrigin}`}; frame-ancestors 'none'; base-uri 'none'`,
-    'X-Frame-Options': 'DENY',
-    'Referrer-Policy': 'no-referrer',
-    'Cache-Control': 'no-store',
-    'X-Content-Type-Options': 'nosniff',
-    'Cross-Origin-Opener-Policy': 'same-origin',
-    'Cross-Origin-Resource-Policy': 'same-origin',
-  };
 }
 
 /** Send pages and redirects with the security headers. */
@@ -370,7 +335,10 @@ export async function runLoginServer(
     ? new URL(provider.authorizeUrl).origin
     : '';
   const { sendPage, sendRedirect } = senders(
-    securityHeaders(authorizeOrigin === 'null' ? '' : authorizeOrigin),
+    securityHeaders({
+      styleSrc: STYLE_HASH,
+      formAction: authorizeOrigin === 'null' ? '' : authorizeOrigin,
+    }),
   );
 
   /** A 405 page for a page or callback asked for with a method it does not take. */
@@ -390,16 +358,8 @@ export async function runLoginServer(
   const defaultPort = target.secure ? 443 : 80;
   /** The names a request to this server may be addressed to (anything else: DNS rebinding). */
   const hostNames = [...new Set(['localhost', '127.0.0.1', '[::1]', target.url.hostname])];
-  const allowedHosts = new Set<string>();
-  for (const name of hostNames) {
-    allowedHosts.add(`${name}:${hostPort}`);
-    if (hostPort === defaultPort) allowedHosts.add(name);
-  }
-  const allowedOrigins = new Set<string>(
-    hostNames.map(
-      (name) => `${target.url.protocol}//${name}${hostPort === defaultPort ? '' : `:${hostPort}`}`,
-    ),
-  );
+  const allowedHosts = hostAllowList(hostNames, hostPort, defaultPort);
+  const allowedOrigins = originAllowList(target.url.protocol, hostNames, hostPort, defaultPort);
 
   let tls: { cert: string; key: string } | undefined;
   let certPath: string | undefined;
@@ -506,12 +466,6 @@ export async function runLoginServer(
       pending.delete(oldest);
     }
     return request.url;
-  };
-
-  /** Whether the address carries this run's secret (`?secret=`). */
-  const carriesSecret = (query: URLSearchParams): boolean => {
-    const given = query.get('secret');
-    return given !== null && secretsEqual(given, secret);
   };
 
   /** The status page; its buttons (and the secret) only for a request that proved the secret. */
@@ -689,18 +643,9 @@ export async function runLoginServer(
       );
       return false;
     }
-    const requestOrigin = req.headers.origin;
-    const fetchSite = req.headers['sec-fetch-site'];
     const form = await readForm(req);
-    const given = form?.get('secret') ?? '';
-    // Browsers send `Origin: null` for a form POST from a no-referrer page like ours; then the
-    // unforgeable Sec-Fetch-Site must say the request came from this origin.
-    const originOk =
-      requestOrigin === undefined ||
-      allowedOrigins.has(requestOrigin) ||
-      (requestOrigin === 'null' && fetchSite === 'same-origin');
-    const siteOk = fetchSite === undefined || fetchSite === 'same-origin' || fetchSite === 'none';
-    if (!originOk || !siteOk || !secretsEqual(given, secret)) {
+    const refusal = postRefusal(req, form?.get('secret') ?? undefined, { secret, allowedOrigins });
+    if (refusal !== undefined) {
       sendPage(
         res,
         errorPage({
@@ -717,8 +662,7 @@ export async function runLoginServer(
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const host = (req.headers.host ?? '').toLowerCase();
-    if (!allowedHosts.has(host)) {
+    if (!allowedHost(req.headers.host, allowedHosts)) {
       sendPage(
         res,
         errorPage({
@@ -781,7 +725,7 @@ export async function runLoginServer(
           methodNotAllowed(res, 'This page is read with GET.');
           return;
         }
-        sendPage(res, await renderStatus(carriesSecret(query)));
+        sendPage(res, await renderStatus(carriesSecret(url, secret)));
         return;
       }
       case '/login': {
@@ -795,7 +739,7 @@ export async function runLoginServer(
           methodNotAllowed(res, 'Open this address in the browser.', NO_SECRET_FIX, 'GET, POST');
           return;
         }
-        const refusal = loginStartRefusal(req);
+        const refusal = navigationRefusal(req);
         if (refusal !== undefined) {
           refusedStarts += 1;
           if (refusedStarts <= 3) {
@@ -816,7 +760,7 @@ export async function runLoginServer(
           );
           return;
         }
-        if (!carriesSecret(query)) {
+        if (!carriesSecret(url, secret)) {
           // Anyone on this computer can reach the port; only the person who ran td-token has
           // the secret. Without this, another local user could push the person's state out and
           // have the server store a token of the other user's account (login CSRF).
