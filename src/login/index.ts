@@ -4,6 +4,8 @@
  *
  * @module
  */
+
+export { browserFailureLine, type OpenInBrowserOptions, openInBrowser } from './browser.js';
 export {
   CERT_FILE_NAME,
   CERT_VALIDITY_DAYS,
@@ -12,6 +14,14 @@ export {
   ensureCertificate,
   KEY_FILE_NAME,
 } from './cert.js';
+export {
+  type Completion,
+  createLoginFlow,
+  DEFAULT_LOGIN_TIMEOUT_MS,
+  type LoginFlow,
+  type LoginFlowOptions,
+  type LoginOutcome,
+} from './flow.js';
 export {
   allowedHost,
   bearerMatches,
@@ -29,10 +39,8 @@ export {
 } from './guard.js';
 export { type ManualLoginOptions, manualLogin } from './manual.js';
 export {
-  DEFAULT_LOGIN_TIMEOUT_MS,
   type LoginServerInfo,
   type LoginServerOptions,
   loopbackBindHosts,
-  openInBrowser,
   runLoginServer,
 } from './server.js';

@@ -854,8 +854,9 @@ describe('runLoginServer', () => {
       certDir,
       signal: controller.signal,
       keepRunning: true,
-      manager,
       onToken: (record) => manager.saveLogin(record),
+      status: () => manager.peek(),
+      refresh: () => manager.refresh({ force: true }),
     });
     running.push({ outcome: run.outcome, controller });
     const origin = run.info.origin;
