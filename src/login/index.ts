@@ -5,6 +5,7 @@
  * @module
  */
 
+export { loopbackBindHosts } from './address.js';
 export { browserFailureLine, type OpenInBrowserOptions, openInBrowser } from './browser.js';
 export {
   CERT_FILE_NAME,
@@ -38,9 +39,4 @@ export {
   securityHeaders,
 } from './guard.js';
 export { type ManualLoginOptions, manualLogin } from './manual.js';
-export {
-  type LoginServerInfo,
-  type LoginServerOptions,
-  loopbackBindHosts,
-  runLoginServer,
-} from './server.js';
+export { type LoginServerInfo, type LoginServerOptions, runLoginServer } from './server.js';

@@ -3,14 +3,16 @@
  * login: GET with the per-run secret as a top-level navigation, or the status page's POST), the
  * callback (the redirect URI's path), `/login/refresh` and `/shutdown` (POST with the secret
  * from this server's own page). Every request is first checked by the guards (its `Host`, the
- * run not stopping). An answer is a page, a redirect or nothing; the server sends it.
+ * run not stopping). An answer is a page, a redirect or nothing; the server sends it. What the
+ * error pages say is in `messages.ts`.
  *
  * @module
  */
-import { CallbackError, TdTokenError } from '../errors.js';
+import { CallbackError } from '../errors.js';
 import type { Provider } from '../providers/types.js';
 import { maskToken, type TokenRecord } from '../token.js';
 import { timeLeft } from '../util/time.js';
+import type { LoginSite } from './address.js';
 import type { Completion, LoginFlow, LoginOutcome } from './flow.js';
 import {
   allowedHost,
@@ -19,7 +21,26 @@ import {
   navigationRefusal,
   postRefusal,
 } from './guard.js';
-import { errorPage, type Page, statusPage, stoppedPage, successPage } from './pages.js';
+import {
+  badRequestPage,
+  busyPage,
+  describeError,
+  foreignPostPage,
+  loginFailedPage,
+  methodNotAllowedPage,
+  NO_SECRET_FIX,
+  noSecretStartPage,
+  noStorePage,
+  notFoundPage,
+  notFromThisLoginPage,
+  notStoredPage,
+  refreshFailedPage,
+  refusedStartPage,
+  stoppingPage,
+  usePostPage,
+  wrongHostPage,
+} from './messages.js';
+import { type Page, statusPage, stoppedPage, successPage } from './pages.js';
 import { localTime } from './words.js';
 
 /** A request as the routes see it; `readForm` reads its small urlencoded body. */
@@ -36,20 +57,6 @@ export type Answer =
   | { page: Page; headers?: Record<string, string>; after?: () => void }
   | { redirect: string; status: 302 | 303 }
   | { nothing: true };
-
-/** Where the login server is reached, and the names it answers to. */
-export interface LoginSite {
-  /** The redirect URI's origin, e.g. `https://127.0.0.1:8182`. */
-  origin: string;
-  /** The path the provider redirects back to. */
-  callbackPath: string;
-  /** The host names a request may be addressed to, for the wrong-host page. */
-  hostNames: readonly string[];
-  /** `Host` header values allowed (see {@link hostAllowList}). */
-  allowedHosts: ReadonlySet<string>;
-  /** Origins a POST may come from. */
-  allowedOrigins: ReadonlySet<string>;
-}
 
 /** Options of {@link createLoginRoutes}. */
 export interface LoginRoutesOptions {
@@ -83,45 +90,17 @@ export interface LoginRoutes {
   refusals(): string[];
 }
 
-/** What a page refusing a request without the per-run secret says to do. */
-const NO_SECRET_FIX =
-  "open the address td-token printed in the terminal, and use the buttons of this server's pages.";
-
-function describeError(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
-}
-
-function capitalize(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
-}
-
-/**
- * The message's fix, when it follows td-token's "what. fix" shape. The message part starts with
- * a capital letter, as it follows another sentence on the pages.
- */
-function splitFix(message: string, fallback: string): { message: string; fix: string } {
-  const at = message.lastIndexOf('. ');
-  if (at > 0 && at < message.length - 2) {
-    return { message: capitalize(message.slice(0, at + 1)), fix: message.slice(at + 2) };
-  }
-  return { message: capitalize(message), fix: fallback };
-}
-
 /** A moment for the log and the pages: local time and the time left, as the terminal says it. */
 function until(at: number, now: number): string {
   return `${localTime(at)} (${timeLeft(at, now)})`;
 }
 
-/** The page for a request the server failed to answer. */
-export function internalErrorPage(): Page {
-  return errorPage({
-    status: 500,
-    code: 'internal',
-    title: 'Server error',
-    message: 'The login server failed to answer this request.',
-    fix: "look at the terminal running 'td-token login'.",
-  });
+function page(p: Page, headers?: Record<string, string>, after?: () => void): Answer {
+  return {
+    page: p,
+    ...(headers === undefined ? {} : { headers }),
+    ...(after === undefined ? {} : { after }),
+  };
 }
 
 /**
@@ -138,20 +117,9 @@ export function createLoginRoutes(options: LoginRoutesOptions): LoginRoutes {
   let refusedStarts = 0;
   let refusedWithoutSecret = 0;
 
-  const page = (p: Page, headers?: Record<string, string>, after?: () => void): Answer => ({
-    page: p,
-    ...(headers === undefined ? {} : { headers }),
-    ...(after === undefined ? {} : { after }),
-  });
-
-  /** A 405 page for a page or callback asked for with a method it does not take. */
+  /** A 405 for a page or callback asked for with a method it does not take. */
   const methodNotAllowed = (message: string, fix = `open ${origin}/.`, allow = 'GET'): Answer =>
-    page(
-      errorPage({ status: 405, code: 'method_not_allowed', title: 'Not allowed', message, fix }),
-      {
-        Allow: allow,
-      },
-    );
+    page(methodNotAllowedPage(message, fix), { Allow: allow });
 
   /** The status page; its buttons (and the secret) only for a request that proved the secret. */
   const renderStatus = async (withButtons: boolean, notice?: string): Promise<Page> => {
@@ -187,78 +155,35 @@ export function createLoginRoutes(options: LoginRoutesOptions): LoginRoutes {
   const callbackAnswer = (done: Completion): Answer => {
     const finalPage = !keepRunning;
     const closing: Record<string, string> = finalPage ? { Connection: 'close' } : {};
+    // A callback of a login this run started: the person proved the secret.
+    const offer = finalPage ? undefined : secret;
     switch (done.kind) {
-      case 'refused': {
+      case 'refused':
         refusedCallbacks += 1;
         if (refusedCallbacks <= 3) {
           log(
             `refused a callback with ${done.code === 'missing_state' ? 'no state' : 'a state this login did not send'}; still waiting for the login`,
           );
         }
-        return page(
-          errorPage({
-            status: 400,
-            code: done.code,
-            title: 'Not from this login',
-            message:
-              'This callback does not carry the state this login sent to the provider, so it did not come from this login (or it is from an earlier one). Nothing was exchanged or stored.',
-            fix: 'the login server is still waiting: start the login again by opening the address td-token printed in the terminal.',
-          }),
-        );
-      }
+        return page(notFromThisLoginPage(done.code));
       case 'busy':
-        return page(
-          errorPage({
-            status: 409,
-            code: 'busy',
-            title: 'Login in progress',
-            message: 'Another callback of this login is being completed.',
-            fix: `wait a moment, then look at ${origin}/.`,
-          }),
-        );
+        return page(busyPage(origin));
       case 'stopped':
         return { nothing: true };
-      case 'failed': {
-        const { error } = done;
-        const denied = error instanceof TdTokenError && error.code === 'access_denied';
-        const text = splitFix(describeError(error), "run 'td-token login' again.");
-        log(`login failed: ${describeError(error)}`);
+      case 'failed':
+        log(`login failed: ${describeError(done.error)}`);
         return page(
-          errorPage({
-            status: denied ? 403 : 502,
-            code: error instanceof TdTokenError ? error.code : 'error',
-            title: denied ? 'Login denied' : 'Login failed',
-            message: denied
-              ? `The provider reports that access was not granted (Deny was pressed, or the provider refused the login). ${text.message}`
-              : `The provider did not give a token for this login. ${text.message}`,
-            fix: text.fix,
-            // A callback of a login this run started: the person proved the secret.
-            secret: finalPage ? undefined : secret,
-          }),
+          loginFailedPage(done.error, offer),
           closing,
-          finalPage ? () => options.stop({ error }) : undefined,
+          finalPage ? () => options.stop({ error: done.error }) : undefined,
         );
-      }
-      case 'not_stored': {
-        const { error } = done;
-        log(`the login worked but the token could not be stored: ${describeError(error)}`);
-        const text = splitFix(
-          describeError(error),
-          "fix the token store, then run 'td-token login' again.",
-        );
+      case 'not_stored':
+        log(`the login worked but the token could not be stored: ${describeError(done.error)}`);
         return page(
-          errorPage({
-            status: 500,
-            code: error instanceof TdTokenError ? error.code : 'store_error',
-            title: 'Token not stored',
-            message: `The login worked, but the token could not be stored. ${text.message}`,
-            fix: text.fix,
-            secret: finalPage ? undefined : secret,
-          }),
+          notStoredPage(done.error, offer),
           closing,
-          finalPage ? () => options.stop({ error }) : undefined,
+          finalPage ? () => options.stop({ error: done.error }) : undefined,
         );
-      }
       case 'stored': {
         const { record } = done;
         const now = Date.now();
@@ -273,7 +198,7 @@ export function createLoginRoutes(options: LoginRoutesOptions): LoginRoutes {
             refreshExpiresAt: record.refresh_token_expires_at,
             stopping: finalPage,
             now,
-            secret: finalPage ? undefined : secret,
+            secret: offer,
           }),
           closing,
           finalPage ? () => options.stop({ record }) : undefined,
@@ -284,34 +209,13 @@ export function createLoginRoutes(options: LoginRoutesOptions): LoginRoutes {
 
   /** POST with the per-run secret, from a page of this server; undefined when it may go ahead. */
   const refusePost = async (request: RouteRequest): Promise<Answer | undefined> => {
-    if (request.method !== 'POST') {
-      return page(
-        errorPage({
-          status: 405,
-          code: 'method_not_allowed',
-          title: 'Use the button',
-          message:
-            'This action changes something, so it only works from the buttons of the status page.',
-          fix: NO_SECRET_FIX,
-        }),
-        { Allow: 'POST' },
-      );
-    }
+    if (request.method !== 'POST') return page(usePostPage(), { Allow: 'POST' });
     const form = await request.readForm();
     const refusal = postRefusal(request, form?.get('secret') ?? undefined, {
       secret,
       allowedOrigins: site.allowedOrigins,
     });
-    if (refusal === undefined) return undefined;
-    return page(
-      errorPage({
-        status: 403,
-        code: 'forbidden',
-        title: 'Refused',
-        message: 'This request did not come from a page of this login server.',
-        fix: NO_SECRET_FIX,
-      }),
-    );
+    return refusal === undefined ? undefined : page(foreignPostPage());
   };
 
   /** `/login`: redirect to the provider with a fresh state, for the person only. */
@@ -333,16 +237,7 @@ export function createLoginRoutes(options: LoginRoutesOptions): LoginRoutes {
           `refused to start a login for a request with ${refusal} (another site, a frame or a script); still waiting for the login`,
         );
       }
-      return page(
-        errorPage({
-          status: 403,
-          code: 'forbidden',
-          title: 'Refused',
-          message:
-            "A login starts only when the address td-token printed is opened in the browser's address bar, or with the Log in button of this server's status page, not from another site, a frame or a script. No login was started.",
-          fix: 'open the address td-token printed in the terminal in the address bar.',
-        }),
-      );
+      return page(refusedStartPage());
     }
     if (!carriesSecret(url, secret)) {
       // Anyone on this computer can reach the port; only the person who ran td-token has the
@@ -354,16 +249,7 @@ export function createLoginRoutes(options: LoginRoutesOptions): LoginRoutes {
           "refused to start a login for a request without this run's secret (not the address td-token printed); still waiting for the login",
         );
       }
-      return page(
-        errorPage({
-          status: 403,
-          code: 'forbidden',
-          title: 'No login was started',
-          message:
-            'This address does not carry the secret of this run of td-token, so it may not come from the person who started it. No login was started.',
-          fix: 'open the address td-token printed in the terminal (it ends in /login?secret=...).',
-        }),
-      );
+      return page(noSecretStartPage());
     }
     return { redirect: flow.start().href, status: 302 };
   };
@@ -372,37 +258,14 @@ export function createLoginRoutes(options: LoginRoutesOptions): LoginRoutes {
   const refreshNow = async (request: RouteRequest): Promise<Answer> => {
     const refused = await refusePost(request);
     if (refused !== undefined) return refused;
-    if (options.refresh === undefined) {
-      return page(
-        errorPage({
-          status: 409,
-          code: 'no_store',
-          title: 'Nothing to refresh',
-          message: 'This login server has no token store attached.',
-          fix: "run 'td-token refresh'.",
-        }),
-      );
-    }
+    if (options.refresh === undefined) return page(noStorePage());
     try {
       const record = await options.refresh();
       log('refreshed the access token from the status page');
-      return page(
-        await renderStatus(
-          true,
-          `Refreshed: the access token now expires ${until(record.expires_at, Date.now())}.`,
-        ),
-      );
+      const notice = `Refreshed: the access token now expires ${until(record.expires_at, Date.now())}.`;
+      return page(await renderStatus(true, notice));
     } catch (error) {
-      const text = splitFix(describeError(error), "run 'td-token login' to log in again.");
-      return page(
-        errorPage({
-          status: 502,
-          code: error instanceof TdTokenError ? error.code : 'error',
-          title: 'Refresh failed',
-          message: text.message,
-          fix: text.fix,
-        }),
-      );
+      return page(refreshFailedPage(error));
     }
   };
 
@@ -411,57 +274,23 @@ export function createLoginRoutes(options: LoginRoutesOptions): LoginRoutes {
     const refused = await refusePost(request);
     if (refused !== undefined) return refused;
     log('stopped from the status page');
-    return page(stoppedPage(), { Connection: 'close' }, () =>
-      options.stop(
-        flow.outcome(
-          new CallbackError(
-            'login_required',
-            "the login server was stopped before a login finished. run 'td-token login' again to log in",
-          ),
-        ),
-      ),
+    const reason = new CallbackError(
+      'login_required',
+      "the login server was stopped before a login finished. run 'td-token login' again to log in",
     );
+    return page(stoppedPage(), { Connection: 'close' }, () => options.stop(flow.outcome(reason)));
   };
 
   const answer = async (request: RouteRequest): Promise<Answer> => {
     if (!allowedHost(request.headers['host'], site.allowedHosts)) {
-      const names = site.hostNames;
-      return page(
-        errorPage({
-          status: 421,
-          code: 'wrong_host',
-          title: 'Wrong address',
-          message: `This login server only answers requests addressed to ${names.slice(0, -1).join(', ')} or ${names.at(-1)}.`,
-          fix: `open ${origin}/ directly.`,
-        }),
-        { Connection: 'close' },
-      );
+      return page(wrongHostPage(site.hostNames, origin), { Connection: 'close' });
     }
-    if (options.isStopping()) {
-      return page(
-        errorPage({
-          status: 503,
-          code: 'stopping',
-          title: 'Stopping',
-          message: 'The login server is stopping.',
-          fix: "run 'td-token login' again if you still need to log in.",
-        }),
-        { Connection: 'close' },
-      );
-    }
+    if (options.isStopping()) return page(stoppingPage(), { Connection: 'close' });
     let url: URL;
     try {
       url = new URL(request.url ?? '/', origin);
     } catch {
-      return page(
-        errorPage({
-          status: 400,
-          code: 'bad_request',
-          title: 'Bad request',
-          message: 'The address does not parse.',
-          fix: `open ${origin}/.`,
-        }),
-      );
+      return page(badRequestPage(origin));
     }
     const path = url.pathname;
     const query = url.searchParams;
@@ -485,15 +314,7 @@ export function createLoginRoutes(options: LoginRoutesOptions): LoginRoutes {
       case '/shutdown':
         return shutdown(request);
       default:
-        return page(
-          errorPage({
-            status: 404,
-            code: 'not_found',
-            title: 'Not found',
-            message: 'There is no such page here.',
-            fix: `open ${origin}/.`,
-          }),
-        );
+        return page(notFoundPage(origin));
     }
   };
 

@@ -3,9 +3,10 @@
  * td-token's own certificate or the one given. This room only listens (loopback only, each
  * address of the redirect URI's host), turns bind failures into errors with the fix, sends the
  * routes' answers with the security headers, gives up after the timeout, and in every outcome
- * closes its listeners and every connection. What a request gets is decided by the routes
- * (`routes.ts`), behind the guards (`guard.ts`); logins in flight live in the flow (`flow.ts`);
- * the browser is opened by `browser.ts`.
+ * closes its listeners and every connection. Where it listens is checked in `address.ts`; what a
+ * request gets is decided by the routes (`routes.ts`), behind the guards (`guard.ts`), and sent
+ * by `wire.ts`; logins in flight live in the flow (`flow.ts`); the browser is opened by
+ * `browser.ts`.
  *
  * @module
  */
@@ -18,12 +19,15 @@ import { ConfigError, TdTokenError } from '../errors.js';
 import { certDir as defaultCertDir } from '../paths.js';
 import type { Provider } from '../providers/types.js';
 import type { TokenRecord } from '../token.js';
+import { loginSite, redirectTarget } from './address.js';
 import { openInBrowser } from './browser.js';
 import { CERT_HOSTS, ensureCertificate } from './cert.js';
 import { createLoginFlow, DEFAULT_LOGIN_TIMEOUT_MS, type LoginOutcome } from './flow.js';
-import { hostAllowList, originAllowList, securityHeaders } from './guard.js';
-import { type Page, STYLE_HASH, statusHref } from './pages.js';
-import { type Answer, createLoginRoutes, internalErrorPage, type LoginSite } from './routes.js';
+import { securityHeaders } from './guard.js';
+import { describeError, internalErrorPage } from './messages.js';
+import { STYLE_HASH, statusHref } from './pages.js';
+import { createLoginRoutes } from './routes.js';
+import { readForm, senders } from './wire.js';
 import { describeDuration } from './words.js';
 
 export { DEFAULT_LOGIN_TIMEOUT_MS } from './flow.js';
@@ -79,140 +83,11 @@ export interface LoginServerInfo {
   certPath?: string | undefined;
 }
 
-/** The largest POST body read, in bytes. */
-const MAX_BODY_BYTES = 4096;
 /** How long closing waits for connections to end by themselves before cutting them. */
 const CLOSE_GRACE_MS = 500;
 
-/** An IPv4 address in 127.0.0.0/8, written as four decimal parts. */
-const LOOPBACK_V4 = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-
-/**
- * The hosts to bind for a redirect URI host, or undefined when it is not loopback: both
- * 127.0.0.1 and ::1 for `localhost`, else the address itself (any of 127.0.0.0/8, or ::1).
- *
- * @example
- * loopbackBindHosts('localhost'); // ['127.0.0.1', '::1']
- * loopbackBindHosts('127.0.0.2'); // ['127.0.0.2']
- * loopbackBindHosts('example.com'); // undefined
- */
-export function loopbackBindHosts(hostname: string): string[] | undefined {
-  const host = hostname.toLowerCase();
-  switch (host) {
-    case 'localhost':
-      return ['127.0.0.1', '::1'];
-    case '[::1]':
-    case '::1':
-      return ['::1'];
-    default: {
-      const parts = LOOPBACK_V4.exec(host);
-      if (parts === null) return undefined;
-      const octets = parts.slice(1).map(Number);
-      if (octets.some((n) => n > 255)) return undefined;
-      return [`127.${octets.join('.')}`];
-    }
-  }
-}
-
 function isErrnoException(error: unknown): error is NodeJS.ErrnoException {
   return error instanceof Error && 'code' in error;
-}
-
-function describeError(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
-}
-
-/** Parse and check the redirect URI: loopback host, http(s), a port. */
-function redirectTarget(redirectUri: string): {
-  url: URL;
-  hosts: string[];
-  port: number;
-  secure: boolean;
-} {
-  let url: URL;
-  try {
-    url = new URL(redirectUri);
-  } catch (cause) {
-    throw new ConfigError(
-      `the redirect URI "${redirectUri}" is not a URL. give the callback URL registered with your app, e.g. --redirect-uri https://127.0.0.1:8182`,
-      { cause },
-    );
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new ConfigError(
-      `the redirect URI ${url.href} is not an https URL. give the callback URL registered with your app, e.g. --redirect-uri https://127.0.0.1:8182`,
-    );
-  }
-  const hosts = loopbackBindHosts(url.hostname);
-  if (hosts === undefined) {
-    throw new ConfigError(
-      `the redirect URI ${url.href} does not point at this computer (its host must be localhost, [::1] or an address in 127.0.0.0/8 such as 127.0.0.1), so the login server cannot receive the callback. register a loopback redirect URI with your app (e.g. https://127.0.0.1:8182) and pass it with --redirect-uri, or use 'td-token login --manual'`,
-    );
-  }
-  const secure = url.protocol === 'https:';
-  const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port);
-  return { url, hosts, port, secure };
-}
-
-/** Send pages and redirects with the security headers. */
-function senders(security: Record<string, string>) {
-  const sendPage = (
-    res: ServerResponse,
-    page: Page,
-    headers: Record<string, string> = {},
-    onSent?: () => void,
-  ): void => {
-    const body = Buffer.from(page.html, 'utf8');
-    res.writeHead(page.status, {
-      ...security,
-      'Content-Type': 'text/html; charset=utf-8',
-      'Content-Length': String(body.length),
-      ...headers,
-    });
-    if (res.req.method === 'HEAD') res.end(onSent);
-    else res.end(body, onSent);
-  };
-  const sendRedirect = (res: ServerResponse, location: string, status = 302): void => {
-    res.writeHead(status, { ...security, Location: location, 'Content-Length': '0' });
-    res.end();
-  };
-  return { sendPage, sendRedirect };
-}
-
-/** Read a small urlencoded POST body; undefined when it is too big or of another type. */
-function readForm(req: IncomingMessage): Promise<URLSearchParams | undefined> {
-  return new Promise((resolve) => {
-    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-    if (type !== 'application/x-www-form-urlencoded') {
-      req.resume();
-      resolve(undefined);
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    req.on('data', (chunk: Buffer) => {
-      if (done) return;
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        done = true;
-        resolve(undefined);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (done) return;
-      done = true;
-      resolve(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
-    });
-    req.on('error', () => {
-      if (done) return;
-      done = true;
-      resolve(undefined);
-    });
-  });
 }
 
 /** The certificate to serve with: the one given, else td-token's own (made on first use). */
@@ -304,32 +179,24 @@ export async function runLoginServer(
   signal?.throwIfAborted();
 
   const target = redirectTarget(provider.redirectUri);
-  const origin = target.url.origin;
+  const site = loginSite(target);
+  const { origin } = site;
   const authorizeOrigin = URL.canParse(provider.authorizeUrl)
     ? new URL(provider.authorizeUrl).origin
     : '';
-  const { sendPage, sendRedirect } = senders(
+  const { sendPage, send } = senders(
     securityHeaders({
       styleSrc: STYLE_HASH,
       formAction: authorizeOrigin === 'null' ? '' : authorizeOrigin,
     }),
   );
   const hostPort = target.port;
-  const defaultPort = target.secure ? 443 : 80;
-  /** The names a request to this server may be addressed to (anything else: DNS rebinding). */
-  const hostNames = [...new Set(['localhost', '127.0.0.1', '[::1]', target.url.hostname])];
-  const site: LoginSite = {
-    origin,
-    callbackPath: target.url.pathname || '/',
-    hostNames,
-    allowedHosts: hostAllowList(hostNames, hostPort, defaultPort),
-    allowedOrigins: originAllowList(target.url.protocol, hostNames, hostPort, defaultPort),
-  };
 
   let tls: { cert: string; key: string } | undefined;
   let certPath: string | undefined;
-  if (target.secure)
+  if (target.secure) {
     ({ tls, certPath } = await serverCertificate(target.url.hostname, options, log));
+  }
 
   const secret = randomBytes(32).toString('base64url');
   let stopping = false;
@@ -404,12 +271,6 @@ export async function runLoginServer(
     },
   });
 
-  const send = (res: ServerResponse, answer: Answer): void => {
-    if ('page' in answer) sendPage(res, answer.page, answer.headers, answer.after);
-    else if ('redirect' in answer) sendRedirect(res, answer.redirect, answer.status);
-    // Nothing: the run is stopping and closing cuts the connection.
-  };
-
   const requestListener = (req: IncomingMessage, res: ServerResponse): void => {
     routes
       .answer({
@@ -418,14 +279,12 @@ export async function runLoginServer(
         headers: req.headers,
         readForm: () => readForm(req),
       })
-      .then(
-        (answer) => send(res, answer),
-        (error: unknown) => {
-          log(`the login server failed to answer a request: ${describeError(error)}`);
-          if (!res.headersSent) sendPage(res, internalErrorPage());
-          else res.destroy();
-        },
-      );
+      .then((answer) => send(res, answer))
+      .catch((error: unknown) => {
+        log(`the login server failed to answer a request: ${describeError(error)}`);
+        if (!res.headersSent) sendPage(res, internalErrorPage());
+        else res.destroy();
+      });
   };
 
   const makeServer = (): Server => {
