@@ -88,7 +88,7 @@ function urlSecrets(url: URL): string[] {
   };
   add(url.password);
   if (url.pathname.length > 1) {
-    add(url.pathname);
+    add(url.pathname.slice(1));
     for (const segment of url.pathname.split('/')) add(segment);
   }
   for (const [, value] of url.searchParams) add(value);
