@@ -61,7 +61,6 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     throw new UsageError('--on-relogin needs a command');
   }
   const ctx = await openContext(io, args.values);
-  let manager: TokenManager | undefined;
   let notifier: Notifier | undefined;
   try {
     const settings = notifySettings(args.values, io.env, ctx.provider.canRenewRefreshToken);
@@ -72,9 +71,9 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     const options: WatchOptions = {
       log: (fields) => io.stdout.write(`${JSON.stringify(fields)}\n`),
     };
+    // Refreshes keep the fleet's record of what was sent, whether or not this process sends.
+    const manager = new TokenManager(ctx.provider, keepNotificationState(ctx.store));
     if (settings.targets.length > 0) {
-      // Refreshes keep the fleet's record of what was sent.
-      manager = new TokenManager(ctx.provider, keepNotificationState(ctx.store));
       notifier = createNotifier({
         targets: settings.targets,
         store: ctx.store,
@@ -94,7 +93,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     }
     if (io.signal) options.signal = io.signal;
     if (typeof onRelogin === 'string') options.onReloginDue = onRelogin;
-    await runWatch(manager ?? ctx.manager, options);
+    await runWatch(manager, options);
     return EXIT.ok;
   } finally {
     await notifier?.close();
