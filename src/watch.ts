@@ -11,10 +11,11 @@
  *
  * @module
  */
-import { spawn } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
 import { isTdTokenError, LoginRequiredError } from './errors.js';
 import type { RefreshEvent, RefreshTokenExpiringEvent, TokenManager } from './manager.js';
+import type { Notifier } from './notify/notifier.js';
+import { runCommand } from './notify/run-command.js';
 import type { TokenRecord } from './token.js';
 
 const SECOND = 1000;
@@ -23,8 +24,6 @@ const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 /** The longest a provider's `Retry-After` may make the watcher wait. */
 const MAX_RETRY_AFTER_MS = HOUR;
-/** How long a stopped `onReloginDue` command gets between SIGTERM and SIGKILL. */
-const COMMAND_STOP_GRACE_MS = 2 * SECOND;
 
 /** Options of {@link runWatch}. */
 export interface WatchOptions {
@@ -35,9 +34,17 @@ export interface WatchOptions {
    * window after a renewal did not renew; any refresh token with less than 48 hours left (the
    * largest of the manager's `warnAtHours`; Schwab's always get there, as they cannot be
    * renewed); and any provider once a login is required. It gets
-   * `TD_TOKEN_REFRESH_EXPIRES_AT` (ISO time, or empty) and `TD_TOKEN_HOURS_LEFT` in its environment.
+   * `TD_TOKEN_REFRESH_EXPIRES_AT` (ISO time, or empty) and `TD_TOKEN_HOURS_LEFT` in its
+   * environment, and not td-token's secrets (`TD_TOKEN_PASSPHRASE`, `TD_TOKEN_CLIENT_SECRET`, ...).
+   * Run by this process alone; for one announcement per fleet use `notifier`.
    */
   onReloginDue?: string;
+  /**
+   * Announce the profile's events through this notifier (`createNotifier`): it is told how each
+   * refresh went, checked every `notifier.tickMs`, and closed when the watcher stops. Sending
+   * never delays the loop.
+   */
+  notifier?: Notifier;
   /** Where the JSON log lines go (default: one line each on stdout). */
   log?: (line: Record<string, unknown>) => void;
   /** The clock (default the manager's). */
@@ -82,61 +89,6 @@ function hoursLeft(record: TokenRecord, now: number): number {
 }
 
 /**
- * Run `command` through the shell in a process group of its own, so that stopping it reaches
- * whatever it started too: SIGKILL after `timeoutMs`; when `stop` aborts, SIGTERM at once and
- * SIGKILL after a grace period.
- */
-function runCommand(
-  command: string,
-  env: Record<string, string>,
-  timeoutMs: number,
-  stop: AbortSignal | undefined,
-): Promise<{ code: number | null; signal: string | null; error?: string; stopped?: boolean }> {
-  return new Promise((resolve) => {
-    if (stop?.aborted) {
-      resolve({ code: null, signal: null, stopped: true });
-      return;
-    }
-    const posix = process.platform !== 'win32';
-    const child = spawn(command, {
-      shell: true,
-      stdio: 'ignore',
-      env: { ...process.env, ...env },
-      detached: posix,
-    });
-    let stopped = false;
-    let grace: NodeJS.Timeout | undefined;
-    const kill = (signal: NodeJS.Signals): void => {
-      try {
-        if (posix && child.pid !== undefined) process.kill(-child.pid, signal);
-        else child.kill(signal);
-      } catch {
-        // Already gone.
-      }
-    };
-    const onStop = (): void => {
-      stopped = true;
-      kill('SIGTERM');
-      grace = setTimeout(() => kill('SIGKILL'), COMMAND_STOP_GRACE_MS);
-    };
-    const timer = setTimeout(() => kill('SIGKILL'), timeoutMs);
-    stop?.addEventListener('abort', onStop, { once: true });
-    const done = (result: { code: number | null; signal: string | null; error?: string }): void => {
-      clearTimeout(timer);
-      if (grace !== undefined) clearTimeout(grace);
-      stop?.removeEventListener('abort', onStop);
-      resolve(stopped ? { ...result, stopped } : result);
-    };
-    child.once('error', (err) => done({ code: null, signal: null, error: err.message }));
-    child.once('exit', (code, signal) => {
-      // Whatever the command left running in its group goes with it.
-      if (stopped) kill('SIGKILL');
-      done({ code, signal });
-    });
-  });
-}
-
-/**
  * Keep `manager`'s token fresh until `options.signal` aborts. Resolves once stopped; never
  * rejects because of the provider or the store (those are logged and retried).
  *
@@ -144,8 +96,9 @@ function runCommand(
  * next refresh is due), `refreshed` (with `refreshTokenRenewed` for a TD renewal), `refresh_token_expiring`
  * (the manager's warnings at 48 and 24 hours left), `refresh_failed` (with `code`, `retryInMs`,
  * and `retryAfterMs` when the provider sent `Retry-After`), `relogin_due`, `relogin_command`
- * (with `stopped: true` when the abort signal cut it short), `login_required`, `stopped`. No line ever
- * holds a token.
+ * (with `stopped: true` when the abort signal cut it short), `login_required`, `stopped`; with a
+ * notifier also `notified` and `notify_failed` (with `notification` and the masked `target`) and
+ * `notify_error`. No line ever holds a token or a target's secret.
  *
  * @example
  * const controller = new AbortController();
@@ -227,6 +180,15 @@ export async function runWatch(manager: TokenManager, options: WatchOptions = {}
       hoursLeft: event.hoursLeft,
     });
   };
+  const notifier = options.notifier;
+  // Fire and forget: the notifier queues its work and never rejects.
+  const notify = (call: (n: Notifier) => Promise<void>): void => {
+    if (notifier !== undefined) void call(notifier);
+  };
+  const ticker =
+    notifier === undefined
+      ? undefined
+      : setInterval(() => notify((n) => n.check(undefined, now())), notifier.tickMs);
   manager.on('refresh', onRefresh);
   manager.on('refresh-token-expiring', onExpiring);
   try {
@@ -234,6 +196,8 @@ export async function runWatch(manager: TokenManager, options: WatchOptions = {}
   } finally {
     manager.off('refresh', onRefresh);
     manager.off('refresh-token-expiring', onExpiring);
+    if (ticker !== undefined) clearInterval(ticker);
+    await notifier?.close();
   }
   emit('info', 'stopped');
 
@@ -268,6 +232,7 @@ export async function runWatch(manager: TokenManager, options: WatchOptions = {}
           await reloginDue('refresh_token_expiring', record);
         }
         failures = 0;
+        notify((n) => n.refreshSucceeded());
         const nextRefreshAt = record.expires_at - manager.marginMs;
         waitMs = Math.max(SECOND, nextRefreshAt - t);
         emit('info', 'fresh', {
@@ -286,11 +251,13 @@ export async function runWatch(manager: TokenManager, options: WatchOptions = {}
           } catch {
             stored = undefined;
           }
+          notify((n) => n.loginRequired(stored));
           await reloginDue('login_required', stored);
           failures = 0;
           waitMs = loginPollMs;
         } else {
           failures += 1;
+          notify((n) => n.refreshFailed(err));
           const backoff = Math.min(maxBackoffMs, backoffMs * 2 ** Math.min(failures - 1, 20));
           // The provider's Retry-After wins over the backoff's cap (asking earlier would only be
           // refused again), within reason.

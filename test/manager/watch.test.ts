@@ -3,7 +3,12 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { TokenManager } from '../../src/manager.js';
+import { keepNotificationState } from '../../src/notify/keep-state.js';
+import { createNotifier } from '../../src/notify/notifier.js';
+import { parseNotifyTarget } from '../../src/notify/targets.js';
 import { runWatch, type WatchOptions } from '../../src/watch.js';
+import { startHttpReceiver } from '../notify/receivers.js';
 import { advanceTo, DAY, HOUR, MINUTE, type Setup, sandboxLogin, setup } from './setup.js';
 
 let current: Setup | undefined;
@@ -263,6 +268,78 @@ describe('runWatch', () => {
     ]);
     expect(waits.slice(0, 2)).toEqual([60_000, 60_000]);
     expect((await readFile(out, 'utf8')).trim().split('\n')).toEqual(['due']);
+  });
+
+  it("runs the re-login command without td-token's secrets in its environment", async () => {
+    current = await setup('schwab');
+    dir = await mkdtemp(join(tmpdir(), 'td-token-watch-'));
+    const out = join(dir, 'env.txt');
+    advanceTo(current.sandbox, current.login.refresh_token_expires_at - 47 * HOUR);
+    const saved = { ...process.env };
+    process.env['TD_TOKEN_PASSPHRASE'] = 'a-passphrase-for-this-test';
+    process.env['TD_TOKEN_CLIENT_SECRET'] = 'a-client-secret-for-this-test';
+    try {
+      await watch(current, 1, { onReloginDue: `env > '${out}'` });
+    } finally {
+      process.env = saved;
+    }
+    const env = await readFile(out, 'utf8');
+    expect(env).toContain('TD_TOKEN_HOURS_LEFT=');
+    expect(env).not.toContain('TD_TOKEN_PASSPHRASE');
+    expect(env).not.toContain('TD_TOKEN_CLIENT_SECRET');
+  });
+
+  it('tells its notifier how refreshes go: failing for a while, recovered, a login required', async () => {
+    current = await setup('schwab', { retry: false });
+    // Refreshes keep what the notifier recorded on the token record (as the CLI's do).
+    const s: Setup = {
+      ...current,
+      manager: new TokenManager(current.provider, keepNotificationState(current.store), {
+        now: current.sandbox.clock.now,
+        retry: false,
+      }),
+    };
+    const hook = await startHttpReceiver();
+    try {
+      const notifier = createNotifier({
+        targets: [parseNotifyTarget(`${hook.origin}/hook`)],
+        store: s.store,
+        profile: 'default',
+        provider: 'sandbox-schwab',
+        now: s.sandbox.clock.now,
+        failingAfterMs: 10 * MINUTE,
+      });
+      advanceTo(s.sandbox, s.login.expires_at + 1000);
+      // Down for 5 + 10 + 20 + 40 + 80 + 160 + 300 + 300 + 300 s: past 10 minutes, then back.
+      s.sandbox.faults.inject({ kind: 'status', status: 503 }, 9);
+      const { lines } = await watch(s, 11, {
+        notifier,
+        onSleep: async () => {
+          await notifier.idle();
+        },
+      });
+      await notifier.idle();
+      const events = hook.received.map((r) => (JSON.parse(r.body) as { event: string }).event);
+      expect(events).toEqual(['refresh_failing', 'refresh_recovered']);
+      expect(lines.filter((l) => l.event === 'refresh_failed')).toHaveLength(9);
+      // A login required is announced once, however often the watcher finds it so.
+      s.sandbox.revokeRefreshToken(s.login.refresh_token);
+      const stored = (await s.store.load())!;
+      advanceTo(s.sandbox, stored.expires_at + 1000);
+      const again = createNotifier({
+        targets: [parseNotifyTarget(`${hook.origin}/hook`)],
+        store: s.store,
+        profile: 'default',
+        provider: 'sandbox-schwab',
+        now: s.sandbox.clock.now,
+      });
+      await watch(s, 3, { notifier: again, loginPollMs: 1000, onSleep: () => again.idle() });
+      const last = hook.received.slice(2).map((r) => JSON.parse(r.body) as Record<string, unknown>);
+      expect(last.map((b) => b['event'])).toEqual(['login_required']);
+      expect(last[0]!['provider']).toBe('sandbox-schwab');
+    } finally {
+      await hook.close();
+    }
   });
 
   it('stops at once when its signal aborts, with the real sleep', async () => {

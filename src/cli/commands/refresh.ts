@@ -5,27 +5,51 @@
  * @internal
  * @module
  */
+import { LoginRequiredError } from '../../errors.js';
 import { TokenManager } from '../../manager.js';
+import { NOTIFY_HELP, NOTIFY_OPTIONS, notifySettings } from '../../notify/cli-options.js';
+import { keepNotificationState } from '../../notify/keep-state.js';
+import { createNotifier, type Notifier } from '../../notify/notifier.js';
 import type { TokenRecord } from '../../token.js';
 import { openContext, storeLocation } from '../context.js';
 import { rememberSecrets } from '../failure.js';
 import { fixCommand } from '../fix-command.js';
-import { timeLeft, when } from '../format.js';
+import { shellQuote, timeLeft, when } from '../format.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
-import { EXIT, say } from '../io.js';
+import { EXIT, say, warn } from '../io.js';
 import { warnIfRefreshEnding } from '../refresh-warning.js';
 
 /** The access lifetime assumed when a record does not say when it was issued. */
 const DEFAULT_ACCESS_LIFETIME_MS = 30 * 60_000;
+/** The longest `refresh` waits for its notifications once the refresh is done. */
+const NOTIFY_WAIT_MS = 30_000;
+
+/**
+ * The login command a notification shows: the profile and a token file given as a flag, never a
+ * store URL (it may hold a password) or the client secret.
+ */
+export function notifyLoginCommand(
+  profile: string,
+  values: Record<string, string | boolean | undefined>,
+): string {
+  const parts = ['td-token', 'login'];
+  if (profile !== 'default') parts.push('--profile', shellQuote(profile));
+  const file = values['token-file'];
+  if (typeof file === 'string') parts.push('--token-file', shellQuote(file));
+  return parts.join(' ');
+}
 
 export const spec: CommandSpec = {
   name: 'refresh',
   summary:
     'Refresh the access token when less than half of its life is left (15 of 30 minutes), or always with --force.',
-  usage: 'td-token refresh [--force] [flags]',
-  options: { force: { type: 'boolean' } },
+  usage: 'td-token refresh [--force] [--notify TARGET]... [flags]',
+  options: { force: { type: 'boolean' }, ...NOTIFY_OPTIONS },
   help: `flags:
   --force    refresh now even if the access token is still fresh
+${NOTIFY_HELP}
+             from cron: each run announces what is due (at most once per profile across every
+             process sharing the store) and waits for it at most 30 s after the refresh.
 
 Made for cron: it never prompts, takes the store's lock (one refresh at a time across processes),
 and leaves the stored token untouched when anything fails. Run every 10 minutes, it keeps the
@@ -49,7 +73,31 @@ function lifetimeOf(record: TokenRecord): number {
 
 export async function run(io: CliIO, args: CommandArgs): Promise<number> {
   const ctx = await openContext(io, args.values);
+  let notifier: Notifier | undefined;
   try {
+    const settings = notifySettings(args.values, io.env, ctx.provider.canRenewRefreshToken);
+    rememberSecrets(...settings.targets.flatMap((t) => t.secrets));
+    if (settings.targets.length > 0) {
+      notifier = createNotifier({
+        targets: settings.targets,
+        store: ctx.store,
+        profile: ctx.config.profile,
+        provider: ctx.config.provider,
+        thresholdsMs: settings.thresholdsMs,
+        failingAfterMs: settings.failingAfterMs,
+        loginCommand: notifyLoginCommand(ctx.config.profile, args.values),
+        log: (_level, event, fields) => {
+          const target = typeof fields['target'] === 'string' ? ` to ${fields['target']}` : '';
+          const what = typeof fields['notification'] === 'string' ? fields['notification'] : '';
+          if (event === 'notified') say(io, `notified ${what}${target}`);
+          else
+            warn(
+              io,
+              `notification ${what}${target} not sent: ${String(fields['error'] ?? fields['message'] ?? '')}; the next run tries again`,
+            );
+        },
+      });
+    }
     const force = args.values['force'] === true;
     const before = await ctx.manager.peek();
     if (before) rememberSecrets(before.access_token, before.refresh_token);
@@ -58,10 +106,23 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     const marginMs = before
       ? Math.max(ctx.manager.marginMs, lifetimeOf(before) / 2)
       : ctx.manager.marginMs;
-    const manager = new TokenManager(ctx.provider, ctx.store, { marginMs });
+    // Refreshes keep the fleet's record of what was announced.
+    const manager = new TokenManager(ctx.provider, keepNotificationState(ctx.store), { marginMs });
     let after: TokenRecord;
     try {
       after = await manager.refresh({ force });
+      if (notifier !== undefined) {
+        // Before the manager closes the store the notifier records its sends in.
+        void notifier.refreshSucceeded();
+        await notifier.idle(NOTIFY_WAIT_MS);
+      }
+    } catch (err) {
+      if (notifier !== undefined) {
+        if (err instanceof LoginRequiredError) await notifier.loginRequired(before);
+        else await notifier.refreshFailed(err);
+        await notifier.idle(NOTIFY_WAIT_MS);
+      }
+      throw err;
     } finally {
       await manager.close();
     }
@@ -88,6 +149,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     warnIfRefreshEnding(io, after, now, fixCommand('login', args.values));
     return EXIT.ok;
   } finally {
+    await notifier?.close();
     await ctx.close();
   }
 }

@@ -1,26 +1,37 @@
 /**
- * `td-token watch`: keep the profile's token fresh until SIGINT or SIGTERM, without cron.
+ * `td-token watch`: keep the profile's token fresh until SIGINT or SIGTERM, without cron, and
+ * announce what a person must know (`--notify`).
  *
  * @internal
  * @module
  */
+import { TokenManager } from '../../manager.js';
+import { NOTIFY_HELP, NOTIFY_OPTIONS, notifySettings } from '../../notify/cli-options.js';
+import { keepNotificationState } from '../../notify/keep-state.js';
+import { createNotifier, type Notifier } from '../../notify/notifier.js';
 import { runWatch, type WatchOptions } from '../../watch.js';
 import { openContext } from '../context.js';
-import { UsageError } from '../failure.js';
+import { rememberSecrets, UsageError } from '../failure.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
 import { EXIT } from '../io.js';
+import { notifyLoginCommand } from './refresh.js';
 
 export const spec: CommandSpec = {
   name: 'watch',
   summary:
-    "Keep the profile's token fresh until stopped: refresh ahead of expiry, renew TD refresh tokens.",
-  usage: 'td-token watch [--on-relogin CMD] [flags]',
-  options: { 'on-relogin': { type: 'string' } },
+    "Keep the profile's token fresh until stopped: refresh ahead of expiry, renew TD refresh tokens, announce a needed login.",
+  usage: 'td-token watch [--notify TARGET]... [--on-relogin CMD] [flags]',
+  options: { 'on-relogin': { type: 'string' }, ...NOTIFY_OPTIONS },
   handlesSignals: true,
   help: `flags:
-  --on-relogin CMD   a shell command run once a re-login is due (Schwab: 48 hours before the
-                     refresh token ends; any provider: once a login is required). It gets
-                     TD_TOKEN_REFRESH_EXPIRES_AT and TD_TOKEN_HOURS_LEFT in its environment.
+${NOTIFY_HELP}
+  --on-relogin CMD   a shell command run by this process once a re-login is due (Schwab: 48
+                     hours before the refresh token ends; any provider: once a login is
+                     required). It gets TD_TOKEN_REFRESH_EXPIRES_AT and TD_TOKEN_HOURS_LEFT in its
+                     environment. --notify exec:CMD is its successor: once per fleet.
+
+Child processes (--on-relogin, exec:, notify-send) never get TD_TOKEN_PASSPHRASE,
+TD_TOKEN_CLIENT_SECRET or TD_TOKEN_NOTIFY in their environment.
 
 Refreshes the access token ahead of its expiry, renews TD refresh tokens when fewer than 7 days
 remain, waits out provider outages with backoff, and picks up a new login when one is made. Logs
@@ -31,7 +42,7 @@ SIGINT and SIGTERM. A systemd user unit, ~/.config/systemd/user/td-token-watch.s
   Description=td-token watch: keep the default profile's token fresh
 
   [Service]
-  ExecStart=/usr/local/bin/td-token watch --profile default
+  ExecStart=/usr/local/bin/td-token watch --profile default --notify desktop
   Restart=on-failure
   RestartSec=30
 
@@ -50,15 +61,42 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     throw new UsageError('--on-relogin needs a command');
   }
   const ctx = await openContext(io, args.values);
+  let notifier: Notifier | undefined;
   try {
-    const options: WatchOptions = {
-      log: (line) => io.stdout.write(`${JSON.stringify(line)}\n`),
+    const settings = notifySettings(args.values, io.env, ctx.provider.canRenewRefreshToken);
+    rememberSecrets(...settings.targets.flatMap((t) => t.secrets));
+    const line = (fields: Record<string, unknown>): void => {
+      io.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...fields })}\n`);
     };
+    const options: WatchOptions = {
+      log: (fields) => io.stdout.write(`${JSON.stringify(fields)}\n`),
+    };
+    // Refreshes keep the fleet's record of what was sent, whether or not this process sends.
+    const manager = new TokenManager(ctx.provider, keepNotificationState(ctx.store));
+    if (settings.targets.length > 0) {
+      notifier = createNotifier({
+        targets: settings.targets,
+        store: ctx.store,
+        profile: ctx.config.profile,
+        provider: ctx.config.provider,
+        thresholdsMs: settings.thresholdsMs,
+        failingAfterMs: settings.failingAfterMs,
+        loginCommand: notifyLoginCommand(ctx.config.profile, args.values),
+        log: (level, event, fields) => line({ level, event, ...fields }),
+      });
+      options.notifier = notifier;
+      line({
+        level: 'info',
+        event: 'notify_targets',
+        targets: settings.targets.map((t) => t.display),
+      });
+    }
     if (io.signal) options.signal = io.signal;
     if (typeof onRelogin === 'string') options.onReloginDue = onRelogin;
-    await runWatch(ctx.manager, options);
+    await runWatch(manager, options);
     return EXIT.ok;
   } finally {
+    await notifier?.close();
     await ctx.close();
   }
 }
