@@ -3,7 +3,7 @@
  *
  * @module
  */
-export { childEnv, isSecretVariable } from './child-env.js';
+export { childEnv, isSecretEnvName } from '../util/child-env.js';
 export { keepNotificationState } from './keep-state.js';
 export {
   buildNotification,

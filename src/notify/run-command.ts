@@ -6,7 +6,7 @@
  * @module
  */
 import { spawn } from 'node:child_process';
-import { childEnv } from './child-env.js';
+import { childEnv } from '../util/child-env.js';
 
 /** How long a stopped command gets between SIGTERM and SIGKILL. */
 export const COMMAND_STOP_GRACE_MS = 2000;

@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { childEnv } from './child-env.js';
+import { childEnv } from '../util/child-env.js';
 import type { Notification } from './message.js';
 import { notificationText } from './message.js';
 import { runCommand } from './run-command.js';

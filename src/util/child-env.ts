@@ -13,6 +13,8 @@
 export const SECRET_ENV_NAMES: readonly string[] = [
   'TD_TOKEN_PASSPHRASE',
   'TD_TOKEN_CLIENT_SECRET',
+  // Notification targets carry SMTP passwords and webhook path tokens.
+  'TD_TOKEN_NOTIFY',
 ];
 
 /** Words in a `TD_TOKEN_*` name that mark a secret (a `*_FILE` name holds only a path). */
@@ -52,12 +54,17 @@ function carriesCredentials(value: string): boolean {
 
 /**
  * A copy of `env` without td-token's secrets ({@link isSecretEnvName}, and `TD_TOKEN_STORE_URL`
- * when it carries a password), for `spawn`'s `env` option. `env` itself is not changed.
+ * when it carries a password), plus `extra`, for `spawn`'s `env` option. `env` itself is not
+ * changed.
  *
  * @example
  * spawn('xdg-open', [url], { env: childEnv(process.env), stdio: 'ignore' });
+ * spawn(command, { shell: true, env: childEnv(process.env, { TD_TOKEN_EVENT: 'login_required' }) });
  */
-export function childEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+export function childEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  extra: Readonly<Record<string, string>> = {},
+): NodeJS.ProcessEnv {
   if (typeof env !== 'object' || env === null) {
     throw new TypeError('"env" must be an object of environment variables');
   }
@@ -68,5 +75,5 @@ export function childEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEn
     if (name.toUpperCase() === STORE_URL_ENV && carriesCredentials(value)) continue;
     out[name] = value;
   }
-  return out;
+  return { ...out, ...extra };
 }

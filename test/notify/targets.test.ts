@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
-import { childEnv } from '../../src/notify/child-env.js';
 import { notifySettings } from '../../src/notify/cli-options.js';
 import { parseNotifyTarget, scrubTargets, splitNotifyTargets } from '../../src/notify/targets.js';
+import { childEnv } from '../../src/util/child-env.js';
 
 const SLACK_TOKEN = 'XyZ9sEcReTwEbHoOkPaTh0123';
 const SMTP_PASSWORD = 'smtp-pa55word-Secret!';
