@@ -18,7 +18,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { TokenManager } from '../dist/manager.js';
@@ -35,7 +35,10 @@ import { approveInSandbox } from './sandbox-login.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
 const CHILD = join(here, 'child.mjs');
-const CLI = join(root, 'dist', 'cli', 'main.js');
+/** The CLI timed for start-up; TD_BENCH_CLI names another build of it (bench/bundle.config.mjs). */
+const CLI = process.env.TD_BENCH_CLI
+  ? resolve(process.env.TD_BENCH_CLI)
+  : join(root, 'dist', 'cli', 'main.js');
 const FLAVOR = 'schwab';
 const STAMPEDE_SIZES = (process.env.TD_BENCH_SIZES ?? '1,8,32,64').split(',').map(Number);
 const STAMPEDE_ROUNDS = Number(process.env.TD_BENCH_ROUNDS ?? 5);
@@ -497,7 +500,7 @@ async function cliBench(sandbox, record, dir) {
   }
   const printed = wall.output.trim();
   print(
-    `${STARTUP_PAIRS} alternating pairs of whole processes (\`node -e 0\`, then \`node dist/cli/main.js token\`, the order swapped every other pair), before the other parts of the bench; load average ${os
+    `${STARTUP_PAIRS} alternating pairs of whole processes (\`node -e 0\`, then \`node ${relative(root, CLI)} token\`, the order swapped every other pair), before the other parts of the bench; load average ${os
       .loadavg()
       .map((l) => l.toFixed(1))
       .join(', ')} after.`,
