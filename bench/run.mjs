@@ -500,7 +500,7 @@ async function cliBench(sandbox, record, dir) {
   }
   const printed = wall.output.trim();
   print(
-    `${STARTUP_PAIRS} alternating pairs of whole processes (\`node -e 0\`, then \`node ${relative(root, CLI)} token\`, the order swapped every other pair), before the other parts of the bench; load average ${os
+    `${STARTUP_PAIRS} alternating pairs of whole processes (\`node -e 0\`, then \`node ${CLI.startsWith(root) ? relative(root, CLI) : CLI} token\`, the order swapped every other pair), before the other parts of the bench; load average ${os
       .loadavg()
       .map((l) => l.toFixed(1))
       .join(', ')} after.`,
