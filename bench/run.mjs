@@ -3,8 +3,13 @@
 // 1. getAccessToken() calls per second on the hot path, for each store, and how soon the hot path
 //    notices a token saved by another writer.
 // 2. The stampede: 1, 8, 32 and 64 processes ask for a token the moment it expires; wall time as a
-//    ratio to one refresh round trip measured in the same run, and the token endpoint's call count.
-// 3. `td-token token` start-up time as a ratio to `node -e 0`.
+//    ratio to one refresh round trip measured in the same run, the worst expiry and the slowest
+//    process beside the median, and the token endpoint's call count.
+// 3. `td-token token` start-up time as a ratio to `node -e 0`: alternating pairs of whole
+//    processes, measured first, while the machine is quiet (before the stampedes).
+//
+// TD_BENCH_PARTS=startup,hot,stampede (the default: all) runs only the parts named. Every token
+// manager here runs with td-token's default retry settings (3 retries, first backoff 500 ms).
 //
 // It prints figures; it asserts nothing about timing. Tokens are never printed.
 import { spawn, spawnSync } from 'node:child_process';
@@ -13,7 +18,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { TokenManager } from '../dist/manager.js';
@@ -30,11 +35,17 @@ import { approveInSandbox } from './sandbox-login.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
 const CHILD = join(here, 'child.mjs');
-const CLI = join(root, 'dist', 'cli', 'main.js');
+/** The CLI timed for start-up; TD_BENCH_CLI names another build of it (bench/bundle.config.mjs). */
+const CLI = process.env.TD_BENCH_CLI
+  ? resolve(process.env.TD_BENCH_CLI)
+  : join(root, 'dist', 'cli', 'main.js');
 const FLAVOR = 'schwab';
 const STAMPEDE_SIZES = (process.env.TD_BENCH_SIZES ?? '1,8,32,64').split(',').map(Number);
 const STAMPEDE_ROUNDS = Number(process.env.TD_BENCH_ROUNDS ?? 5);
 const HOT_MS = Number(process.env.TD_BENCH_HOT_MS ?? 1000);
+const STARTUP_PAIRS = Number(process.env.TD_BENCH_PAIRS ?? 30);
+const PARTS = new Set((process.env.TD_BENCH_PARTS ?? 'startup,hot,stampede').split(','));
+const CPU_HOOK = join(here, 'cpu-time.cjs');
 
 const hash = (token) => createHash('sha256').update(token).digest('hex').slice(0, 16);
 const median = (values) => {
@@ -164,7 +175,7 @@ async function hotPathBench(sandbox, provider, record, specs) {
   for (const [name, spec] of specs) {
     const store = await createStore(spec);
     await store.save(record);
-    const manager = new TokenManager(provider, store, { now: sandbox.clock.now, retry: false });
+    const manager = new TokenManager(provider, store, { now: sandbox.clock.now });
     try {
       const rates = [];
       for (let i = 0; i < 3; i++) rates.push(await callsPerSecond(manager, HOT_MS));
@@ -276,6 +287,8 @@ async function stampede(sandbox, spec, count, record, warm) {
     const walls = [];
     const baselines = [];
     const calls = [];
+    /** The slowest process of all expiries: its time, its CPU time, whether it refreshed. */
+    let slowest;
     let consistent = true;
     let current = record;
     for (let round = 0; round < STAMPEDE_ROUNDS; round++) {
@@ -295,12 +308,19 @@ async function stampede(sandbox, spec, count, record, warm) {
       }
       calls.push(sandbox.counters().token.total);
       walls.push(ms);
+      for (const a of answers) {
+        if (a.ms !== undefined && (slowest === undefined || a.ms > slowest.ms)) {
+          slowest = { ...a, expiry: round + 1, of: median(answers.map((x) => x.ms ?? 0)) };
+        }
+      }
       current = await store.load();
       const tokens = new Set(answers.map((a) => a.token ?? `error:${a.error}`));
       if (tokens.size !== 1 || !tokens.has(hash(current.access_token))) consistent = false;
     }
     return {
       wall: median(walls),
+      worst: Math.max(...walls),
+      slowest,
       walls,
       baseline: median(baselines),
       calls,
@@ -348,7 +368,7 @@ async function stampedeBench(sandbox, provider, record, specs) {
     `One refresh round trip (a refresh grant to the sandbox, median of 9): ${fmt(roundTrip, 2)} ms from another process (the ratios below use this), ${fmt(trips.inProcess, 2)} ms from the sandbox's own process`,
   );
   const header =
-    '| store | processes | wall time (median) | ratio to one round trip | over one round trip | fleet asked with a fresh token (median) | stampede over that | token endpoint calls per expiry | same new token everywhere | each expiry (ms) |';
+    '| store | processes | wall time (median) | worst expiry | slowest process (its ms, CPU ms, role, expiry; the median process of that expiry) | ratio to one round trip | over one round trip | fleet asked with a fresh token (median) | stampede over that | token endpoint calls per expiry | same new token everywhere | each expiry (ms) |';
   let current = record;
   const results = [];
   for (const warm of [false, true]) {
@@ -360,14 +380,19 @@ async function stampedeBench(sandbox, provider, record, specs) {
     );
     print();
     print(header);
-    print('|---|---:|---:|---:|---:|---:|---:|---|---|---|');
+    print('|---|---:|---:|---:|---|---:|---:|---:|---:|---|---|---|');
     for (const [name, spec] of specs) {
       for (const count of STAMPEDE_SIZES) {
         const result = await stampede(sandbox, spec, count, current, warm);
         current = result.last;
         results.push({ name, count, warm, ...result });
+        const slow = result.slowest;
+        const slowText =
+          slow === undefined
+            ? 'n/a'
+            : `${fmt(slow.ms, 0)} ms, ${fmt(slow.cpuMs ?? 0, 0)} ms CPU, ${slow.refreshed ? 'refreshed' : 'waited'}, #${slow.expiry}; median ${fmt(slow.of, 0)} ms`;
         print(
-          `| ${name} | ${count} | ${fmt(result.wall, 1)} ms | ${fmt(result.wall / roundTrip, 1)}x | +${fmt(result.wall - roundTrip, 1)} ms | ${fmt(result.baseline, 1)} ms | +${fmt(result.wall - result.baseline, 1)} ms | ${result.calls.join(', ')} | ${result.consistent ? 'yes' : 'NO'} | ${result.walls.map((w) => fmt(w, 0)).join(', ')} |`,
+          `| ${name} | ${count} | ${fmt(result.wall, 1)} ms | ${fmt(result.worst, 0)} ms | ${slowText} | ${fmt(result.wall / roundTrip, 1)}x | +${fmt(result.wall - roundTrip, 1)} ms | ${fmt(result.baseline, 1)} ms | +${fmt(result.wall - result.baseline, 1)} ms | ${result.calls.join(', ')} | ${result.consistent ? 'yes' : 'NO'} | ${result.walls.map((w) => fmt(w, 0)).join(', ')} |`,
         );
       }
     }
@@ -379,21 +404,60 @@ async function stampedeBench(sandbox, provider, record, specs) {
 // ---------------------------------------------------------------------------------------------
 // 3. `td-token token` start-up.
 
-function timeRun(args, env, runs) {
-  const times = [];
-  let output = '';
-  for (let i = 0; i < runs; i++) {
-    const started = performance.now();
-    const result = spawnSync(process.execPath, args, { env, encoding: 'utf8' });
-    times.push(performance.now() - started);
-    if (result.status !== 0) {
-      throw new Error(
-        `node ${args.join(' ')} exited ${result.status}: ${result.stderr.slice(0, 500)}`,
-      );
-    }
-    output = result.stdout;
+/** One whole process, ms of wall time (and of CPU time, with the `cpu-time.cjs` hook). */
+function timeOnce(args, env, cpu) {
+  const started = performance.now();
+  const result = spawnSync(process.execPath, cpu ? ['-r', CPU_HOOK, ...args] : args, {
+    env,
+    encoding: 'utf8',
+  });
+  const ms = performance.now() - started;
+  if (result.status !== 0) {
+    throw new Error(
+      `node ${args.join(' ')} exited ${result.status}: ${result.stderr.slice(0, 500)}`,
+    );
   }
-  return { ms: median(times), output };
+  const used = /td-token-bench-cpu ([\d.]+)/.exec(result.stderr);
+  return { ms: cpu ? Number(used?.[1]) : ms, output: result.stdout };
+}
+
+/**
+ * `pairs` alternating pairs of `node -e 0` and `node <args>` (which goes first alternates too),
+ * so that both see the same machine: the ratio of each pair, with its median and spread.
+ */
+function pairedRatios(args, env, pairs, cpu) {
+  const bare = [];
+  const cli = [];
+  const ratios = [];
+  let output = '';
+  for (let i = 0; i < pairs; i++) {
+    let b;
+    let c;
+    if (i % 2 === 0) {
+      b = timeOnce(['-e', '0'], env, cpu);
+      c = timeOnce(args, env, cpu);
+    } else {
+      c = timeOnce(args, env, cpu);
+      b = timeOnce(['-e', '0'], env, cpu);
+    }
+    bare.push(b.ms);
+    cli.push(c.ms);
+    ratios.push(c.ms / b.ms);
+    output = c.output;
+  }
+  const sorted = [...ratios].sort((x, y) => x - y);
+  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  return {
+    bare: median(bare),
+    cli: median(cli),
+    ratio: median(ratios),
+    p25: at(0.25),
+    p75: at(0.75),
+    min: sorted[0],
+    max: sorted.at(-1),
+    atMost2: ratios.filter((r) => r <= 2).length,
+    output,
+  };
 }
 
 async function cliBench(sandbox, record, dir) {
@@ -408,6 +472,7 @@ async function cliBench(sandbox, record, dir) {
   await store.save(record);
   await store.close();
   const options = providerOptions(sandbox);
+  // A clean environment: NODE_EXTRA_CA_CERTS and NODE_OPTIONS would load the same into both.
   const env = {
     PATH: process.env.PATH,
     HOME: join(dir, 'home'),
@@ -421,29 +486,44 @@ async function cliBench(sandbox, record, dir) {
     TD_TOKEN_API_URL: options.apiUrl,
     TD_TOKEN_FILE: join(dir, 'cli', 'token.json'),
   };
-  const runs = 15;
-  timeRun(['-e', '0'], env, 3);
-  const bare = timeRun(['-e', '0'], env, runs);
-  let cli;
+  const args = [CLI, 'token'];
+  let wall;
+  let cpu;
   try {
-    timeRun([CLI, 'token'], env, 3);
-    cli = timeRun([CLI, 'token'], env, runs);
+    pairedRatios(args, env, 3, false); // warm the page cache
+    wall = pairedRatios(args, env, STARTUP_PAIRS, false);
+    cpu = pairedRatios(args, env, STARTUP_PAIRS, true);
   } catch (err) {
     print(`td-token token failed, skipped: ${String(err.message).split('\n')[0]}`);
     print();
     return undefined;
   }
-  const printed = cli.output.trim();
-  print(`| command | median of ${runs} | ratio |`);
-  print('|---|---:|---:|');
-  print(`| node -e 0 | ${fmt(bare.ms, 1)} ms | 1.0x |`);
-  print(`| td-token token | ${fmt(cli.ms, 1)} ms | ${fmt(cli.ms / bare.ms, 2)}x |`);
+  const printed = wall.output.trim();
+  print(
+    `${STARTUP_PAIRS} alternating pairs of whole processes (\`node -e 0\`, then \`node ${CLI.startsWith(root) ? relative(root, CLI) : CLI} token\`, the order swapped every other pair), before the other parts of the bench; load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(', ')} after.`,
+  );
+  print();
+  print(
+    '| measure | node -e 0 (median) | td-token token (median) | ratio, median of the pairs | middle half of the pairs | all pairs | pairs at or below 2x |',
+  );
+  print('|---|---:|---:|---:|---:|---:|---:|');
+  for (const [what, r] of [
+    ['wall time', wall],
+    ['CPU time (user + system, all threads)', cpu],
+  ]) {
+    print(
+      `| ${what} | ${fmt(r.bare, 1)} ms | ${fmt(r.cli, 1)} ms | ${fmt(r.ratio, 2)}x | ${fmt(r.p25, 2)}x to ${fmt(r.p75, 2)}x | ${fmt(r.min, 2)}x to ${fmt(r.max, 2)}x | ${r.atMost2} of ${STARTUP_PAIRS} |`,
+    );
+  }
   print();
   print(
     `printed the stored token: ${printed === record.access_token ? 'yes' : 'NO'} (target: within 2x of node -e 0)`,
   );
   print();
-  return { bare: bare.ms, cli: cli.ms };
+  return { wall, cpu };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -463,6 +543,9 @@ async function main() {
       .join(', ')}`,
   );
   print(`- command: npm run bench (node bench/run.mjs after the build)`);
+  print(
+    `- parts: ${[...PARTS].join(', ')}; token managers use td-token's default retry settings (3 retries, first backoff 500 ms)`,
+  );
   print();
 
   const dir = await mkdtemp(join(os.tmpdir(), 'td-token-bench-'));
@@ -478,12 +561,12 @@ async function main() {
     if (redis) shared.push(['redis', { kind: 'redis', url: redis.url, profile: 'bench' }]);
     else print('redis-server is not installed: the Redis store is skipped.\n');
 
-    await hotPathBench(sandbox, provider, record, [['memory', { kind: 'memory' }], ...shared]);
-    await stampedeBench(sandbox, provider, record, shared);
-    const fileStore = await createStore(shared[0][1]);
-    const latest = await fileStore.load();
-    await fileStore.close();
-    await cliBench(sandbox, latest ?? record, dir);
+    // Start-up first: right after the stampedes the machine is still busy with their processes.
+    if (PARTS.has('startup')) await cliBench(sandbox, record, dir);
+    if (PARTS.has('hot')) {
+      await hotPathBench(sandbox, provider, record, [['memory', { kind: 'memory' }], ...shared]);
+    }
+    if (PARTS.has('stampede')) await stampedeBench(sandbox, provider, record, shared);
     print(
       `- load average at end: ${os
         .loadavg()

@@ -5,6 +5,7 @@
  * @module
  */
 import { ForbiddenError, ProviderError, TokenExpiredError } from './errors.js';
+import { isBodyTooLarge, readBody } from './oauth/http.js';
 import type { ErrorAnswer, Provider } from './providers/types.js';
 import type { TokenRecord } from './token.js';
 import { assertSecureUrl } from './util/url.js';
@@ -23,11 +24,22 @@ export interface ApiClient {
   refreshRejected(rejected: string): Promise<TokenRecord>;
 }
 
-async function readAnswer(response: Response): Promise<ErrorAnswer> {
+/**
+ * The most td-token reads of a successful API answer (accounts, quotes), in bytes: far above any
+ * real one, and a bound on a server that streams without end.
+ */
+export const MAX_API_BODY_BYTES = 32 * 1024 * 1024;
+
+/**
+ * An API error answer, its body read up to 1 MiB (`MAX_BODY_BYTES`): a larger one throws
+ * `provider_unavailable` naming the size.
+ */
+async function readAnswer(response: Response, url: URL): Promise<ErrorAnswer> {
   let body = '';
   try {
-    body = await response.text();
-  } catch {
+    body = await readBody(response, `the API at ${url.origin}`);
+  } catch (error) {
+    if (isBodyTooLarge(error)) throw error;
     // A body cut short is still an answer with a status.
   }
   return { status: response.status, headers: response.headers, body, response };
@@ -77,7 +89,7 @@ export async function authorizedFetch(
   const token = await client.getAccessToken();
   let response = await send(token);
   if (response.status === 401 && isOneShotBody(init.body)) {
-    const cause = client.provider.apiError(await readAnswer(response));
+    const cause = client.provider.apiError(await readAnswer(response, url));
     // The next request gets a fresh token; this one cannot be sent again.
     await client.refreshRejected(token);
     throw new TokenExpiredError(
@@ -92,7 +104,7 @@ export async function authorizedFetch(
   }
   if (response.ok) return response;
 
-  const answer = await readAnswer(response);
+  const answer = await readAnswer(response, url);
   const error = client.provider.apiError(answer);
   if (response.status === 403 && !(error instanceof ForbiddenError)) {
     throw new ForbiddenError(
@@ -105,7 +117,9 @@ export async function authorizedFetch(
 
 async function getJson(client: ApiClient, url: URL): Promise<unknown> {
   const response = await authorizedFetch(client, url);
-  const text = await response.text();
+  const text = await readBody(response, `the API at ${url.origin}`, {
+    limitBytes: MAX_API_BODY_BYTES,
+  });
   try {
     return JSON.parse(text);
   } catch (cause) {

@@ -15,7 +15,12 @@ import { isTdTokenError, LoginRequiredError, ProviderError, StoreError } from '.
 import { type RetryOptions, refreshAccessToken } from './oauth/index.js';
 import type { Provider } from './providers/types.js';
 import type { StoreLock, TokenStore } from './stores/types.js';
-import { isAccessTokenFresh, isRefreshTokenExpired, type TokenRecord } from './token.js';
+import {
+  isAccessTokenFresh,
+  isRefreshTokenExpired,
+  isRefreshTokenExpiryKnown,
+  type TokenRecord,
+} from './token.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -130,6 +135,11 @@ class ChangeSignal {
   }
 }
 
+/** The token endpoint for messages: `the token endpoint api.schwabapi.com`. */
+function endpointNameOf(url: string): string {
+  return `the token endpoint ${endpointHost(url)}`;
+}
+
 /** The token endpoint's host for messages, e.g. `api.tdameritrade.com`. */
 function endpointHost(url: string): string {
   try {
@@ -182,6 +192,11 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
   readonly #warned = new Set<string>();
   /** Login-required errors already announced with the `login-required` event. */
   readonly #reportedErrors = new WeakSet<LoginRequiredError>();
+  /**
+   * Refresh tokens the token endpoint refused in this process: never sent again (the store
+   * remembers them too, as `refresh_token_refused_at`, for other processes).
+   */
+  readonly #refused = new Set<string>();
 
   constructor(provider: Provider, store: TokenStore, options: TokenManagerOptions = {}) {
     super();
@@ -327,6 +342,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const lock = await this.#lock();
     try {
       await lock.save(record);
+      // A login that handed back a refresh token refused before is trusted again.
+      this.#refused.delete(record.refresh_token);
       this.#remember(record, this.store.revision());
     } finally {
       await lock.release();
@@ -423,6 +440,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     const c = this.#cached;
     if (c !== undefined && revision !== undefined && c.revision === revision) {
       // The store still holds what we cached, and it is due: no need to read it first.
+      this.#throwIfRefused(c.record);
       return this.#refreshUnderLock({ force: false }, revision);
     }
     let stored: TokenRecord | undefined;
@@ -445,7 +463,39 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
       this.#checkExpiring(stored, now);
       return stored;
     }
+    this.#throwIfRefused(stored);
     return this.#refreshUnderLock({ force: false }, revision);
+  }
+
+  /**
+   * Throw {@link LoginRequiredError} when `record`'s refresh token was refused before, by the
+   * token endpoint in this process or in another (the store's `refresh_token_refused_at`):
+   * sending it again would only be refused again, and spend the app's rate limit.
+   */
+  #throwIfRefused(record: TokenRecord): void {
+    const at = record.refresh_token_refused_at;
+    if (at === undefined && !this.#refused.has(record.refresh_token)) return;
+    this.#refused.add(record.refresh_token);
+    const when = at === undefined ? '' : ` on ${new Date(at).toISOString()}`;
+    throw new LoginRequiredError(
+      `${endpointNameOf(this.provider.tokenUrl)} refused the refresh token in ${this.store.location}${when} (revoked, expired, or replaced by a newer login), and td-token does not send a refused refresh token again. run 'td-token login' to log in again`,
+    );
+  }
+
+  /**
+   * Remember that the token endpoint refused `stored`'s refresh token: in this process, and in
+   * the store (under `lock`) so that other processes ask for a login without asking the
+   * provider. A failed save leaves the process's memory: the refusal is still thrown.
+   */
+  async #rememberRefusal(stored: TokenRecord, lock: StoreLock): Promise<void> {
+    this.#refused.add(stored.refresh_token);
+    const marked: TokenRecord = { ...stored, refresh_token_refused_at: this.now() };
+    try {
+      await lock.save(marked);
+      this.#remember(marked, this.store.revision());
+    } catch {
+      this.#cached = undefined;
+    }
   }
 
   /**
@@ -477,6 +527,7 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
         this.#checkExpiring(stored, now);
         return stored;
       }
+      this.#throwIfRefused(stored);
       if (isRefreshTokenExpired(stored, now)) {
         throw new LoginRequiredError(
           `the refresh token in ${this.store.location} expired on ${new Date(stored.refresh_token_expires_at).toISOString()}. run 'td-token login' to log in again`,
@@ -508,6 +559,8 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
           retry,
         });
       } catch (err) {
+        // The provider refused the refresh token: remember it, so it is never sent again.
+        if (err instanceof LoginRequiredError) await this.#rememberRefusal(stored, lock);
         // Out of time (a provider that hangs, or a Retry-After longer than the lock allows):
         // say what went wrong last, as one of our errors, never a bare AbortError.
         if (budget.aborted && !isTdTokenError(err)) {
@@ -657,8 +710,12 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
     };
   }
 
-  /** Emit `refresh-token-expiring` once per threshold crossed (per refresh token, per process). */
+  /**
+   * Emit `refresh-token-expiring` once per threshold crossed (per refresh token, per process);
+   * never for an assumed expiry (a generic server that did not say), which may be wrong.
+   */
   #checkExpiring(record: TokenRecord, now: number): void {
+    if (!isRefreshTokenExpiryKnown(record)) return;
     const leftMs = record.refresh_token_expires_at - now;
     let crossed: number | undefined;
     for (const hours of this.warnAtHours) {

@@ -34,6 +34,18 @@ export interface TokenRecord {
   refresh_token_issued_at?: number;
   /** Record format version. */
   version?: number;
+  /**
+   * True when `refresh_token_expires_at` is a guess (90 days from receipt), not a lifetime the
+   * server stated or the user configured: a generic server that does not say. The expiry is then
+   * unknown: no warning is due and nothing is refused locally; the server decides.
+   */
+  refresh_token_expiry_assumed?: boolean;
+  /**
+   * When the token endpoint refused this record's refresh token (revoked, expired, replaced),
+   * ms epoch. td-token does not send a refused refresh token again: every process reading the
+   * record asks for a login at once, until a login stores a new record without this field.
+   */
+  refresh_token_refused_at?: number;
 }
 
 /** A token endpoint's 200 body, in wire names. Unknown members are kept but unused. */
@@ -61,6 +73,12 @@ export interface RecordOptions {
   /** Refresh lifetime to assume when `refresh_token_expires_in` is absent, in ms. */
   defaultRefreshLifetimeMs?: number | undefined;
   /**
+   * True when `defaultRefreshLifetimeMs` is a guess rather than the provider's documented or the
+   * user's configured lifetime: a record whose expiry comes from it is marked
+   * `refresh_token_expiry_assumed`.
+   */
+  refreshLifetimeAssumed?: boolean | undefined;
+  /**
    * True where the refresh token's life counts from the browser login and refreshing never
    * extends it (Schwab): a refresh keeps the previous expiry even when the provider gives no
    * lifetime.
@@ -79,7 +97,19 @@ const SEED_FIELDS = [
   'token_type',
 ] as const;
 
-const EXTRA_NUMBER_FIELDS = ['issued_at', 'refresh_token_issued_at', 'version'] as const;
+const EXTRA_NUMBER_FIELDS = [
+  'issued_at',
+  'refresh_token_issued_at',
+  'version',
+  'refresh_token_refused_at',
+] as const;
+
+/**
+ * The longest token td-token accepts or stores, in characters (16 KiB). Real access and refresh
+ * tokens are a few hundred characters, a JWT a few thousand; a longer one is a broken or hostile
+ * server, and would be copied into every request and every save.
+ */
+export const MAX_TOKEN_LENGTH = 16_384;
 
 function isNonEmptyString(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0;
@@ -140,6 +170,14 @@ export function assertTokenResponse(body: unknown): asserts body is TokenRespons
     }
   }
   if (b['refresh_token'] === '') throw invalidResponse('has an empty refresh_token');
+  for (const field of ['access_token', 'refresh_token', 'id_token', 'scope'] as const) {
+    const v = b[field];
+    if (typeof v === 'string' && v.length > MAX_TOKEN_LENGTH) {
+      throw invalidResponse(
+        `has a ${field} of ${v.length} characters, more than the ${MAX_TOKEN_LENGTH} td-token accepts`,
+      );
+    }
+  }
 }
 
 /**
@@ -168,11 +206,13 @@ export function tokenRecordFromResponse(
   let refreshToken: string;
   let refreshExpiresAt: number;
   let refreshIssuedAt: number | undefined;
+  let expiryAssumed = false;
   if (response.refresh_token === undefined) {
     if (!previous) throw invalidResponse('has no refresh_token and none is stored');
     refreshToken = previous.refresh_token;
     refreshExpiresAt = previous.refresh_token_expires_at;
     refreshIssuedAt = previous.refresh_token_issued_at;
+    expiryAssumed = previous.refresh_token_expiry_assumed === true;
   } else if (response.refresh_token_expires_in !== undefined) {
     refreshToken = response.refresh_token;
     refreshExpiresAt = receivedAt + Math.round(response.refresh_token_expires_in * 1000);
@@ -185,10 +225,12 @@ export function tokenRecordFromResponse(
     refreshToken = response.refresh_token;
     refreshExpiresAt = previous.refresh_token_expires_at;
     refreshIssuedAt = previous.refresh_token_issued_at;
+    expiryAssumed = previous.refresh_token_expiry_assumed === true;
   } else {
     refreshToken = response.refresh_token;
     refreshExpiresAt = receivedAt + (options.defaultRefreshLifetimeMs ?? 90 * 86_400_000);
     refreshIssuedAt = receivedAt;
+    expiryAssumed = options.refreshLifetimeAssumed === true;
   }
 
   const record: TokenRecord = {
@@ -204,6 +246,7 @@ export function tokenRecordFromResponse(
   record.issued_at = receivedAt;
   if (refreshIssuedAt !== undefined) record.refresh_token_issued_at = refreshIssuedAt;
   record.version = TOKEN_RECORD_VERSION;
+  if (expiryAssumed) record.refresh_token_expiry_assumed = true;
   return record;
 }
 
@@ -258,8 +301,21 @@ export function validateTokenRecord(value: unknown, source: string): TokenRecord
   for (const field of ['scope', 'token_type'] as const) {
     if (typeof v[field] !== 'string') throw invalidRecord(source, `has no ${field}`);
   }
+  for (const field of ['access_token', 'refresh_token', 'scope', 'token_type'] as const) {
+    const n = (v[field] as string).length;
+    if (n > MAX_TOKEN_LENGTH) {
+      throw invalidRecord(
+        source,
+        `has a ${field} of ${n} characters, more than the ${MAX_TOKEN_LENGTH} td-token accepts`,
+      );
+    }
+  }
   if (v['provider'] !== undefined && typeof v['provider'] !== 'string') {
     throw invalidRecord(source, 'has a provider that is not a string');
+  }
+  const assumed = v['refresh_token_expiry_assumed'];
+  if (assumed !== undefined && typeof assumed !== 'boolean') {
+    throw invalidRecord(source, 'has a refresh_token_expiry_assumed that is not true or false');
   }
   for (const field of EXTRA_NUMBER_FIELDS) {
     const n = v[field];
@@ -336,11 +392,25 @@ export function isAccessTokenFresh(record: TokenRecord, now: number, marginMs = 
   return record.expires_at - marginMs > now;
 }
 
-/** True once the refresh token can no longer be used. */
+/**
+ * True once the refresh token is known to be past its expiry. Never for an assumed expiry
+ * ({@link isRefreshTokenExpiryKnown} false): only the server can tell.
+ */
 export function isRefreshTokenExpired(record: TokenRecord, now: number): boolean {
   checkRecord(record);
   checkNumber(now, 'now');
+  if (record.refresh_token_expiry_assumed === true) return false;
   return record.refresh_token_expires_at <= now;
+}
+
+/**
+ * False when the record's `refresh_token_expires_at` is a placeholder (a generic server that
+ * did not say how long its refresh token lives, and no `refreshTokenLifetime` configured): show
+ * the expiry as unknown and warn of nothing.
+ */
+export function isRefreshTokenExpiryKnown(record: TokenRecord): boolean {
+  checkRecord(record);
+  return record.refresh_token_expiry_assumed !== true;
 }
 
 /** A token shortened for people to read: never enough of it to use. */

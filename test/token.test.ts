@@ -4,6 +4,8 @@ import {
   assertTokenResponse,
   isAccessTokenFresh,
   isRefreshTokenExpired,
+  isRefreshTokenExpiryKnown,
+  MAX_TOKEN_LENGTH,
   maskToken,
   parseTokenRecord,
   serializeTokenRecord,
@@ -399,5 +401,59 @@ describe('argument checks', () => {
     const error = errorOf(run);
     expect(error).toBeInstanceOf(TypeError);
     expect(error.message).toBe(message);
+  });
+});
+
+describe('bounds and marks on a record', () => {
+  const FILE = '/home/u/.config/td-token/token.json';
+  const long = 'x'.repeat(MAX_TOKEN_LENGTH + 1);
+
+  it('a token answer with a token longer than 16 KiB: invalid_response naming the field and the length, never the token', () => {
+    for (const field of ['access_token', 'refresh_token', 'id_token'] as const) {
+      const error = errorOf(() =>
+        assertTokenResponse({ access_token: 'a', refresh_token: 'r', [field]: long }),
+      );
+      expect(error).toBeInstanceOf(ProviderError);
+      expect(error.code).toBe('invalid_response');
+      expect(error.message).toContain(`has a ${field} of ${MAX_TOKEN_LENGTH + 1} characters`);
+      expect(error.message).not.toContain(long);
+    }
+    expect(() =>
+      assertTokenResponse({ access_token: 'x'.repeat(MAX_TOKEN_LENGTH), refresh_token: 'r' }),
+    ).not.toThrow();
+  });
+
+  it('a stored record with a token longer than 16 KiB: invalid_token_file', () => {
+    for (const field of ['access_token', 'refresh_token'] as const) {
+      const error = errorOf(() => validateTokenRecord({ ...SEED_TOKEN_JSON, [field]: long }, FILE));
+      expect(error).toBeInstanceOf(StoreError);
+      expect(error.code).toBe('invalid_token_file');
+      expect(error.message).toContain(`has a ${field} of ${MAX_TOKEN_LENGTH + 1} characters`);
+    }
+  });
+
+  it('an assumed refresh expiry is unknown: never expired locally; a refusal mark is a number', () => {
+    const assumed = { ...SEED_TOKEN_JSON, refresh_token_expiry_assumed: true };
+    expect(isRefreshTokenExpiryKnown(assumed)).toBe(false);
+    expect(isRefreshTokenExpired(assumed, SEED_TOKEN_JSON.refresh_token_expires_at + DAY)).toBe(
+      false,
+    );
+    expect(isRefreshTokenExpiryKnown(SEED_TOKEN_JSON)).toBe(true);
+    expect(isRefreshTokenExpired(SEED_TOKEN_JSON, SEED_TOKEN_JSON.refresh_token_expires_at)).toBe(
+      true,
+    );
+    // Both marks survive a save, after the six seed fields.
+    const marked = { ...assumed, refresh_token_refused_at: 1_700_000_000_000 };
+    expect(parseTokenRecord(serializeTokenRecord(marked), FILE)).toEqual(marked);
+    expect(
+      errorOf(() =>
+        validateTokenRecord({ ...SEED_TOKEN_JSON, refresh_token_expiry_assumed: 'yes' }, FILE),
+      ).message,
+    ).toMatch(/refresh_token_expiry_assumed that is not true or false/);
+    expect(
+      errorOf(() =>
+        validateTokenRecord({ ...SEED_TOKEN_JSON, refresh_token_refused_at: 'now' }, FILE),
+      ).message,
+    ).toMatch(/refresh_token_refused_at that is not a number/);
   });
 });

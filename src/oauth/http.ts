@@ -218,16 +218,100 @@ export async function postTokenRequest(
 }
 
 /**
- * Read a response's body as text, turning a dropped connection or a timeout mid-body into
- * `provider_unavailable`.
+ * The most td-token reads of any answer from a provider, in bytes (1 MiB): a token answer, an
+ * error page, an API error. Real ones are a few kB; a server that sends more (a runaway stream,
+ * a token of megabytes) is not read further.
+ */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/** A body size for people: `1 MB`, `512 kB`, `200 B`. */
+function bytesText(bytes: number): string {
+  if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MB`;
+  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} kB`;
+  return `${bytes} B`;
+}
+
+/** The errors {@link readBody} threw for a body past its cap. */
+const oversized = new WeakSet<object>();
+
+/**
+ * True when `error` is {@link readBody}'s refusal of a body larger than its cap.
+ *
+ * @internal
+ */
+export function isBodyTooLarge(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && oversized.has(error);
+}
+
+/** The error for an answer past the cap; `declared` is its Content-Length when that said so. */
+function tooLarge(
+  what: string,
+  response: Response,
+  limitBytes: number,
+  declared: number | undefined,
+): ProviderError {
+  const size =
+    declared === undefined
+      ? `more than ${bytesText(limitBytes)} (td-token stopped reading there)`
+      : `${declared} bytes (Content-Length), more than the ${bytesText(limitBytes)} td-token reads`;
+  const happened = `${what} answered HTTP ${response.status} with a body of ${size}`;
+  const result = new ProviderError(
+    'provider_unavailable',
+    `${happened}; no real answer is that large. try again in a few minutes (td-token retries on its own); if it persists, check the token URL and the provider's status`,
+    { status: response.status },
+  );
+  // A 2xx was processed by the provider (a renewal may have rotated the refresh token), though
+  // its answer could not be used: like a lost answer, it must not be sent again.
+  if (response.status >= 200 && response.status < 300) unanswered.set(result, happened);
+  oversized.add(result);
+  return result;
+}
+
+/**
+ * Read at most `limitBytes` of a body, as UTF-8 text; past that, cancel the rest and throw
+ * `provider_unavailable` naming the size. A `Content-Length` above the cap is refused unread.
+ */
+async function readCapped(response: Response, what: string, limitBytes: number): Promise<string> {
+  const length = response.headers.get('content-length');
+  const declared = length !== null && /^\d+$/.test(length.trim()) ? Number(length) : undefined;
+  if (declared !== undefined && declared > limitBytes) {
+    await response.body?.cancel().catch(() => undefined);
+    throw tooLarge(what, response, limitBytes, declared);
+  }
+  const body = response.body;
+  if (body === null) return '';
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limitBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge(what, response, limitBytes, undefined);
+    }
+    chunks.push(value);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks, total));
+}
+
+/**
+ * Read a response's body as text, at most `limitBytes` (default {@link MAX_BODY_BYTES}): a larger
+ * one is `provider_unavailable` naming the size, read no further. A dropped connection or a
+ * timeout mid-body is `provider_unavailable` too.
  */
 export async function readBody(
   response: Response,
   what: string,
-  options: { signal?: AbortSignal | undefined; timeoutMs?: number | undefined } = {},
+  options: {
+    signal?: AbortSignal | undefined;
+    timeoutMs?: number | undefined;
+    limitBytes?: number | undefined;
+  } = {},
 ): Promise<string> {
   try {
-    return await response.text();
+    return await readCapped(response, what, options.limitBytes ?? MAX_BODY_BYTES);
   } catch (error) {
     throw toNetworkError(error, what, {
       signal: options.signal,

@@ -23,6 +23,11 @@ export interface GenericConfig {
   scope?: string | undefined;
   clientAuth?: ClientAuthMethod | undefined;
   pkce?: boolean | undefined;
+  /**
+   * How long the server's refresh tokens live, ms, when its answers do not say. Unset: unknown
+   * (recorded as 90 days, marked assumed).
+   */
+  refreshTokenLifetimeMs?: number | undefined;
 }
 
 const CLIENT_AUTH: readonly ClientAuthMethod[] = [
@@ -60,6 +65,15 @@ export class GenericProvider extends Rfc6749Provider {
       'TD_TOKEN_TOKEN_URL',
     );
     const token = assertSecureUrl(tokenUrl, 'token URL');
+    const lifetime = config.refreshTokenLifetimeMs;
+    if (
+      lifetime !== undefined &&
+      (typeof lifetime !== 'number' || !Number.isFinite(lifetime) || lifetime < 1000)
+    ) {
+      throw new ConfigError(
+        `the refresh token lifetime ${String(lifetime)} is not a duration of at least 1 s. set refreshTokenLifetime to how long the server's refresh tokens live (e.g. 30d), or leave it unset if unknown`,
+      );
+    }
     super({
       name: 'generic',
       label: token.host,
@@ -72,7 +86,8 @@ export class GenericProvider extends Rfc6749Provider {
       scope: config.scope === '' ? undefined : config.scope,
       usesPkce: config.pkce ?? true,
       canRenewRefreshToken: false,
-      refreshTokenLifetimeMs: DEFAULT_REFRESH_LIFETIME_MS,
+      refreshTokenLifetimeMs: lifetime ?? DEFAULT_REFRESH_LIFETIME_MS,
+      refreshTokenLifetimeAssumed: lifetime === undefined,
       clientAuth,
     });
   }

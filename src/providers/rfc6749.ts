@@ -43,12 +43,17 @@ export interface ProviderConfig {
   usesPkce: boolean;
   canRenewRefreshToken: boolean;
   refreshTokenLifetimeMs: number;
+  /** True when `refreshTokenLifetimeMs` is a guess, not the provider's or the user's. */
+  refreshTokenLifetimeAssumed?: boolean | undefined;
   clientAuth: ClientAuthMethod;
 }
 
 const DAY_MS = 86_400_000;
 
-/** The default refresh-token lifetime assumed when a server says nothing (90 days). */
+/**
+ * The refresh-token lifetime recorded when a generic server says nothing and none is configured
+ * (90 days), marked as assumed on the record (`refresh_token_expiry_assumed`).
+ */
 export const DEFAULT_REFRESH_LIFETIME_MS = 90 * DAY_MS;
 
 /** `application/x-www-form-urlencoded` encoding of one value (RFC 6749 appendix B). */
@@ -87,6 +92,7 @@ export class Rfc6749Provider implements Provider {
   readonly usesPkce: boolean;
   readonly canRenewRefreshToken: boolean;
   readonly refreshTokenLifetimeMs: number;
+  readonly refreshTokenLifetimeAssumed: boolean;
   /** How this client authenticates at the token endpoint. */
   readonly clientAuth: ClientAuthMethod;
   /** For people, in messages. */
@@ -110,6 +116,7 @@ export class Rfc6749Provider implements Provider {
     this.usesPkce = config.usesPkce;
     this.canRenewRefreshToken = config.canRenewRefreshToken;
     this.refreshTokenLifetimeMs = config.refreshTokenLifetimeMs;
+    this.refreshTokenLifetimeAssumed = config.refreshTokenLifetimeAssumed === true;
     this.clientAuth = config.clientAuth;
     if (this.clientAuth !== 'none' && this.#clientSecret === undefined) {
       throw new ConfigError(
@@ -231,10 +238,12 @@ export class Rfc6749Provider implements Provider {
   protected recordOptions(): {
     defaultRefreshLifetimeMs: number;
     refreshExpiryFixedAtLogin: boolean;
+    refreshLifetimeAssumed?: boolean;
   } {
     return {
       defaultRefreshLifetimeMs: this.refreshTokenLifetimeMs,
       refreshExpiryFixedAtLogin: false,
+      refreshLifetimeAssumed: this.refreshTokenLifetimeAssumed,
     };
   }
 
@@ -253,8 +262,10 @@ export class Rfc6749Provider implements Provider {
     if (answer.status === 429) return rateLimited(answer, what);
     const body = readAnswerBody(answer.body, answer.headers);
     if (answer.status >= 500) return unavailable(answer, what, body);
-    if (answer.status === 403) return forbidden(answer, what, body);
+    // A 403 that is an HTML page ("Access Denied" from the provider's edge, which Schwab has
+    // sent for a whole day) is an outage, not a refused client: only a JSON 403 is forbidden.
     if (body.kind !== 'json') return unavailable(answer, what, body);
+    if (answer.status === 403) return forbidden(answer, what, body);
     return this.oauthError(answer, body, grant);
   }
 

@@ -32,6 +32,12 @@ export interface ProviderOptions {
   clientAuth?: ClientAuthMethod | undefined;
   /** Generic only: use PKCE S256 (default true). */
   pkce?: boolean | undefined;
+  /**
+   * Generic only: how long the server's refresh tokens live, ms, when its answers do not say
+   * (`refresh_token_expires_in`). Unset, the expiry is unknown: recorded as 90 days but marked
+   * assumed (`refresh_token_expiry_assumed`), shown as unknown, and never warned about.
+   */
+  refreshTokenLifetime?: number | undefined;
 }
 
 /** A token request ready to send: `POST url` with a form body. */
@@ -65,6 +71,11 @@ export interface Provider {
   readonly canRenewRefreshToken: boolean;
   /** How long a new refresh token lives when the provider does not say, in ms. */
   readonly refreshTokenLifetimeMs: number;
+  /**
+   * True when `refreshTokenLifetimeMs` is a guess (a generic server with no configured
+   * lifetime): records built from answers that do not state one have an unknown expiry.
+   */
+  readonly refreshTokenLifetimeAssumed?: boolean;
 
   /** The URL to send the person's browser to. */
   authorizationUrl(params: { state: string; codeChallenge?: string | undefined }): URL;

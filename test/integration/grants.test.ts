@@ -324,13 +324,15 @@ describe.each(['tdameritrade', 'schwab'] as const)('%s grants against the sandbo
     });
   });
 
-  it('a refresh meeting an HTML 403 page is forbidden, not retried, and the token survives', async () => {
+  it('a refresh meeting an HTML 403 page is an outage: retried, then provider_unavailable, and the token survives', async () => {
     const login = await s.login();
     s.sandbox.resetCounters();
     s.sandbox.faults.inject({ kind: 'html', status: 403 }, 3);
-    const error = await failure(refreshAccessToken(s.provider, login, s.options()));
-    expect(error.code).toBe('forbidden');
-    expect(s.sandbox.counters().token.refresh_token).toBe(1);
+    const options = s.options({ retry: { retries: 2, sleep: async () => {} } });
+    const error = await failure(refreshAccessToken(s.provider, login, options));
+    expect(error.code).toBe('provider_unavailable');
+    expect(error.message).toMatch(/HTTP 403 with an HTML page/);
+    expect(s.sandbox.counters().token.refresh_token).toBe(3);
     s.sandbox.faults.clear();
     await refreshAccessToken(s.provider, login, s.options());
   });

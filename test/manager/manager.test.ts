@@ -282,7 +282,8 @@ describe('refresh token policy', () => {
     const err = await manager.getAccessToken().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LoginRequiredError);
     expect(required).toEqual([err]);
-    expect(await store.load()).toEqual(login);
+    // Every field as it was, and the refusal remembered for other processes.
+    expect(await store.load()).toEqual({ ...login, refresh_token_refused_at: expect.any(Number) });
   });
 
   it('does not call the provider with an expired refresh token', async () => {

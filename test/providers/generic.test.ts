@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { LoginRequiredError } from '../../src/errors.js';
-import { basicAuthorization, createProvider, formEncode } from '../../src/providers/index.js';
+import {
+  basicAuthorization,
+  createProvider,
+  formEncode,
+  GenericProvider,
+} from '../../src/providers/index.js';
 import type { ProviderOptions } from '../../src/providers/types.js';
 import { answer } from './canned.js';
 
@@ -138,5 +143,59 @@ describe('generic provider: RFC 6749 errors and records', () => {
     const next = provider.toRecord({ access_token: 'b', refresh_token: 'r2' }, 5000, login);
     expect(next.refresh_token_expires_at).toBe(5000 + 90 * 86_400_000);
     expect(next.expires_at).toBe(5000 + 1_800_000);
+  });
+
+  it('no refresh lifetime said or configured: the 90-day expiry is marked assumed, kept so across refreshes; a stated or configured one is not', () => {
+    const provider = generic();
+    const login = provider.toRecord({ access_token: 'a', refresh_token: 'r1' }, 1000);
+    expect(login.refresh_token_expires_at).toBe(1000 + 90 * 86_400_000);
+    expect(login.refresh_token_expiry_assumed).toBe(true);
+    const same = provider.toRecord({ access_token: 'b' }, 2000, login);
+    expect(same.refresh_token_expiry_assumed).toBe(true);
+    const rotated = provider.toRecord({ access_token: 'c', refresh_token: 'r2' }, 3000, same);
+    expect(rotated.refresh_token_expiry_assumed).toBe(true);
+
+    const stated = provider.toRecord(
+      { access_token: 'a', refresh_token: 'r1', refresh_token_expires_in: 3600 },
+      1000,
+    );
+    expect(stated.refresh_token_expires_at).toBe(1000 + 3_600_000);
+    expect(stated.refresh_token_expiry_assumed).toBeUndefined();
+
+    const configured = new GenericProvider({
+      clientId: 'my client',
+      redirectUri: 'http://127.0.0.1:8765/callback',
+      authorizeUrl: 'https://idp.example/oauth2/authorize',
+      tokenUrl: 'https://idp.example/oauth2/token',
+      refreshTokenLifetimeMs: 30 * 86_400_000,
+    });
+    const mine = configured.toRecord({ access_token: 'a', refresh_token: 'r1' }, 1000);
+    expect(mine.refresh_token_expires_at).toBe(1000 + 30 * 86_400_000);
+    expect(mine.refresh_token_expiry_assumed).toBeUndefined();
+    expect(configured.refreshTokenLifetimeAssumed).toBe(false);
+    expect(provider.refreshTokenLifetimeAssumed).toBe(true);
+    // TD and Schwab document theirs: never assumed.
+    expect(
+      createProvider('schwab', {
+        clientId: 'k',
+        clientSecret: 's',
+        redirectUri: 'https://127.0.0.1:8182',
+      }).toRecord({ access_token: 'a', refresh_token: 'r1' }, 1000).refresh_token_expiry_assumed,
+    ).toBeUndefined();
+  });
+
+  it('a configured refresh lifetime must be a duration of at least 1 s', () => {
+    for (const bad of [0, -5, Number.NaN, 999]) {
+      expect(
+        () =>
+          new GenericProvider({
+            clientId: 'c',
+            redirectUri: 'http://127.0.0.1:8765/callback',
+            authorizeUrl: 'https://idp.example/a',
+            tokenUrl: 'https://idp.example/t',
+            refreshTokenLifetimeMs: bad,
+          }),
+      ).toThrow(/is not a duration of at least 1 s\. set refreshTokenLifetime/);
+    }
   });
 });

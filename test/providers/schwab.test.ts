@@ -185,6 +185,29 @@ describe('Schwab token errors', () => {
     expect(error.code).toBe('provider_unavailable');
   });
 
+  it('an HTML 403 "Access Denied" page from the token endpoint: an outage (provider_unavailable, retried), not forbidden', () => {
+    const error = schwab().tokenError(
+      answer(
+        403,
+        '<HTML><HEAD><TITLE>Access Denied</TITLE></HEAD><BODY>Reference #18.1</BODY></HTML>',
+        {
+          'content-type': 'text/html',
+        },
+      ),
+      'refresh_token',
+    );
+    expect(error.code).toBe('provider_unavailable');
+    expect(error.transient).toBe(true);
+    expect(error.message).toMatch(
+      /answered HTTP 403 with an HTML page\. try again in a few minutes/,
+    );
+    // A JSON 403 from the token endpoint, and any 403 from the API, stay forbidden.
+    expect(schwab().tokenError(answer(403, { error: 'access_denied' }), 'refresh_token').code).toBe(
+      'forbidden',
+    );
+    expect(schwab().apiError(answer(403, { message: 'Forbidden' })).code).toBe('forbidden');
+  });
+
   it('the nested description never reaches the message', () => {
     const body = JSON.stringify({
       error: 'unsupported_token_type',

@@ -72,6 +72,12 @@ const TRANSIENT: Case[] = [
     problem: /HTML page/,
   },
   {
+    name: 'an HTML 403 page',
+    fault: { kind: 'html', status: 403 },
+    code: 'provider_unavailable',
+    problem: /HTTP 403 with an HTML page/,
+  },
+  {
     name: 'half a JSON body',
     fault: { kind: 'malformed-json' },
     code: 'provider_unavailable',
@@ -385,6 +391,38 @@ describe('the provider misbehaving, through the TokenManager', () => {
     } finally {
       await m.close();
       await again.close();
+    }
+  });
+});
+
+describe('Schwab\'s HTML 403 "Access Denied" page from the token endpoint', () => {
+  it('is an outage: retried with backoff, then provider_unavailable; the token file untouched', async () => {
+    const sandbox = await startSandbox({ flavor: 'schwab', settings: { rateLimitPerMinute: 0 } });
+    try {
+      const provider = sandboxProvider(sandbox, 'schwab');
+      const file = await tokenFile(await sandboxLogin(sandbox, provider));
+      const m = new TokenManager(provider, new FileStore(file.path), {
+        retry: { retries: 2, baseDelayMs: 40 },
+      });
+      inject(sandbox, { kind: 'html', status: 403 }, 3);
+      const error = await m.refresh({ force: true }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isTdTokenError(error, 'provider_unavailable')).toBe(true);
+      expect((error as Error).message).toMatch(/HTTP 403 with an HTML page/);
+      expect((error as Error).message).toMatch(FIX);
+      expect(refreshGrants(sandbox)).toBe(3);
+      expect((await readFile(file.path)).equals(file.bytes)).toBe(true);
+
+      // Once the page is gone, the same manager refreshes.
+      inject(sandbox, { kind: 'html', status: 403 }, 1);
+      const record = await m.refresh({ force: true });
+      expect(refreshGrants(sandbox)).toBe(5);
+      expect((await readTokenFile(file.path)).access_token).toBe(record.access_token);
+      await m.close();
+    } finally {
+      await sandbox.close();
     }
   });
 });
