@@ -247,8 +247,19 @@ export function tokenRecordFromResponse(
   if (refreshIssuedAt !== undefined) record.refresh_token_issued_at = refreshIssuedAt;
   record.version = TOKEN_RECORD_VERSION;
   if (expiryAssumed) record.refresh_token_expiry_assumed = true;
+  // What the fleet already announced about this login (src/notify) outlives a refresh, so a
+  // refresh by any process (a library user's manager too) never makes the fleet announce again.
+  const announced = (previous as unknown as Record<string, unknown> | undefined)?.[
+    NOTIFICATIONS_FIELD
+  ];
+  if (announced !== undefined) {
+    (record as unknown as Record<string, unknown>)[NOTIFICATIONS_FIELD] = announced;
+  }
   return record;
 }
+
+/** The extra field in which src/notify records what was sent for this login. */
+export const NOTIFICATIONS_FIELD = 'notifications';
 
 function checkSource(source: string): void {
   if (typeof source !== 'string') throw new TypeError('"source" must be a string');

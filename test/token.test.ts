@@ -93,6 +93,21 @@ describe('tokenRecordFromResponse', () => {
     expect(next.expires_at).toBe(5 + 1_800_000);
   });
 
+  it("a refresh keeps what the fleet announced about the login (the 'notifications' field); a login has none", () => {
+    const announced = { sent: { expiring_72h: { at: 1 } } };
+    const previous = {
+      ...validateTokenRecord({ ...SEED_TOKEN_JSON }, 'seed'),
+      notifications: announced,
+    };
+    const next = tokenRecordFromResponse({ access_token: 'new' }, { receivedAt: 5, previous });
+    expect((next as unknown as Record<string, unknown>)['notifications']).toEqual(announced);
+    const login = tokenRecordFromResponse(
+      { access_token: 'a', refresh_token: 'r', expires_in: 1800 },
+      { receivedAt: 0 },
+    );
+    expect(login).not.toHaveProperty('notifications');
+  });
+
   it('no refresh_token and none stored: invalid_response', () => {
     const error = errorOf(() => tokenRecordFromResponse({ access_token: 'a' }, { receivedAt: 0 }));
     expect(error).toBeInstanceOf(ProviderError);

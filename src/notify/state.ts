@@ -9,10 +9,10 @@
  *
  * @module
  */
-import type { TokenRecord } from '../token.js';
+import { NOTIFICATIONS_FIELD, type TokenRecord } from '../token.js';
 
-/** The record field holding the state. */
-export const STATE_FIELD = 'notifications';
+/** The record field holding the state (a refresh carries it over: tokenRecordFromResponse). */
+export const STATE_FIELD = NOTIFICATIONS_FIELD;
 
 /** A process sending an event until `until` (ms epoch). */
 export interface Claim {
