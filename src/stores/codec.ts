@@ -1,11 +1,14 @@
 /**
  * How a store turns the record's text into what it keeps, and back. The plain codec keeps the
  * text as is (the seed's `token.json`); an encrypting codec wraps the same text, so every store
- * that writes text can be encrypted without knowing how.
+ * that writes text can be encrypted without knowing how. `encodeRecord` / `decodeRecord` are the
+ * one way every store turns a record into stored text and back.
  *
  * @internal
  * @module
  */
+import type { TokenRecord } from '../token.js';
+import { parseTokenRecord, serializeTokenRecord, validateTokenRecord } from '../token.js';
 import { encryptedWithoutKeyError, isEncryptedRecord } from './envelope.js';
 
 /** Turns the serialized record into the stored text and back. */
@@ -30,3 +33,21 @@ export const plainCodec: RecordCodec = {
     return stored;
   },
 };
+
+/**
+ * The stored form of `record`: checked against the schema (an `invalid_token_file` error for
+ * something that is not a token record), serialized as the seed's JSON, then encoded.
+ */
+export async function encodeRecord(codec: RecordCodec, record: TokenRecord): Promise<string> {
+  const checked = validateTokenRecord(record, 'the record to save');
+  return codec.encode(serializeTokenRecord(checked));
+}
+
+/** The record in `stored`: decoded, then parsed and checked (`source` names it in errors). */
+export async function decodeRecord(
+  codec: RecordCodec,
+  stored: string,
+  source: string,
+): Promise<TokenRecord> {
+  return parseTokenRecord(await codec.decode(stored, source), source);
+}

@@ -32,6 +32,7 @@ import { ensureFolder, FILE_MODE, fileStoreError, shellQuote } from './atomic-fi
 import { hostIdentity, isHolderDead } from './host-id.js';
 import {
   lockLostError,
+  lockTimeoutError,
   newLockToken,
   pollDelayMs,
   type ResolvedLockOptions,
@@ -349,11 +350,10 @@ export async function acquireFileLock(
     }
     const after = Date.now();
     if (after >= deadline) {
-      const holder = describeHolder(last);
-      throw new StoreError(
-        'lock_timeout',
-        `could not take the lock on ${location} within ${waitMs} ms${holder ? ` (held by ${holder})` : ''}. another td-token process is using it; try again later, or if none is running, delete ${shellQuote(lockPath)}`,
-      );
+      throw lockTimeoutError(location, waitMs, {
+        holder: describeHolder(last),
+        fix: `try again later, or if none is running, delete ${shellQuote(lockPath)}`,
+      });
     }
     await sleepFor(pollDelayMs(attempt, deadline, after), signal);
   }

@@ -16,17 +16,10 @@
 import { promises as fsp, type Stats, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { TokenRecord } from '../token.js';
-import { parseTokenRecord, serializeTokenRecord, validateTokenRecord } from '../token.js';
-import {
-  ensureFolder,
-  fileStoreError,
-  shellQuote,
-  syncFolder,
-  writeFileAtomic,
-} from './atomic-file.js';
-import { plainCodec, type RecordCodec } from './codec.js';
+import { ensureFolder, fileStoreError, syncFolder, writeFileAtomic } from './atomic-file.js';
+import { decodeRecord, encodeRecord, plainCodec, type RecordCodec } from './codec.js';
 import { acquireFileLock, underGuard } from './file-lock.js';
-import { looseFolderWarning } from './folder-mode.js';
+import { looseFileMessage, looseFolderWarning } from './folder-mode.js';
 import { resolveLockOptions } from './lock-wait.js';
 import type { LockOptions, StoreLock, TokenStore } from './types.js';
 
@@ -124,12 +117,12 @@ export class FileStore implements TokenStore {
     // The revision of exactly the version read (files are only ever replaced, never rewritten).
     this.#revisionAt = monotonicMs();
     this.#revision = revisionOf(stats);
-    return parseTokenRecord(await this.#codec.decode(text, path), path);
+    return decodeRecord(this.#codec, text, path);
   }
 
   /** Replace the token file atomically. */
   async save(record: TokenRecord): Promise<void> {
-    const text = await this.#encode(record);
+    const text = await encodeRecord(this.#codec, record);
     await ensureFolder(dirname(this.location));
     const { ino } = await writeFileAtomic(this.location, text);
     this.#noteOwn(ino);
@@ -141,7 +134,7 @@ export class FileStore implements TokenStore {
    * takes, so no holder's save lands in between.
    */
   async compareAndSave(expectedRefreshToken: string, record: TokenRecord): Promise<boolean> {
-    const text = await this.#encode(record);
+    const text = await encodeRecord(this.#codec, record);
     await ensureFolder(dirname(this.location));
     return underGuard(this.lockPath, async () => {
       const current = await this.load();
@@ -170,7 +163,7 @@ export class FileStore implements TokenStore {
     const held = await acquireFileLock(this.lockPath, this.location, resolved);
     return {
       save: async (record) => {
-        const text = await this.#encode(record);
+        const text = await encodeRecord(this.#codec, record);
         await ensureFolder(dirname(this.location));
         let releaseGuard: (() => Promise<void>) | undefined;
         const { ino } = await writeFileAtomic(this.location, text, {
@@ -241,11 +234,6 @@ export class FileStore implements TokenStore {
     this.#revision = ours ? now : `${now}:unseen`;
   }
 
-  async #encode(record: TokenRecord): Promise<string> {
-    const checked = validateTokenRecord(record, 'the record to save');
-    return this.#codec.encode(serializeTokenRecord(checked));
-  }
-
   #checkMode(stats: Stats): void {
     if (process.platform === 'win32') return;
     const folder = looseFolderWarning(dirname(this.location), 'the token file');
@@ -253,13 +241,11 @@ export class FileStore implements TokenStore {
       this.#warned.add(folder);
       this.#onWarning(folder);
     }
-    const mode = stats.mode & 0o777;
-    if ((mode & 0o077) === 0) return;
-    const key = `${stats.ino}:${mode}`;
+    const message = looseFileMessage('the token file', this.location, stats.mode);
+    if (message === undefined) return;
+    const key = `${stats.ino}:${stats.mode & 0o777}`;
     if (this.#warned.has(key)) return;
     this.#warned.add(key);
-    this.#onWarning(
-      `the token file ${this.location} can be read or changed by other users (mode ${mode.toString(8).padStart(4, '0')}). fix it: chmod 600 ${shellQuote(this.location)}`,
-    );
+    this.#onWarning(message);
   }
 }

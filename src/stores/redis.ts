@@ -24,15 +24,16 @@
 import { randomBytes } from 'node:crypto';
 import { ConfigError, StoreError } from '../errors.js';
 import type { TokenRecord } from '../token.js';
-import { parseTokenRecord, serializeTokenRecord, validateTokenRecord } from '../token.js';
-import { plainCodec, type RecordCodec } from './codec.js';
+import { decodeRecord, encodeRecord, plainCodec, type RecordCodec } from './codec.js';
 import {
   lockLostError,
+  lockTimeoutError,
   newLockToken,
   pollDelayMs,
   resolveLockOptions,
   waitForRelease,
 } from './lock-wait.js';
+import { loadOptionalPackage } from './optional-package.js';
 import { isRedisUrl, maskRedisUrl } from './redis-url.js';
 import type { LockOptions, StoreLock, TokenStore } from './types.js';
 
@@ -115,29 +116,19 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0`;
 
-let loaded: Promise<RedisClientConstructor> | undefined;
-
 /** Load ioredis once, only when the Redis store is chosen. */
 export function loadIoredis(): Promise<RedisClientConstructor> {
-  loaded ??= import('ioredis').then(
+  return loadOptionalPackage(
+    'ioredis',
+    'redis',
+    () => import('ioredis'),
     (mod) => {
-      const m = mod as unknown as {
-        Redis?: RedisClientConstructor;
-        default?: RedisClientConstructor;
-      };
+      const m = mod as { Redis?: RedisClientConstructor; default?: RedisClientConstructor };
       const ctor = m.Redis ?? m.default;
       if (typeof ctor !== 'function') throw new Error('ioredis exports no Redis class');
       return ctor;
     },
-    (cause: unknown) => {
-      loaded = undefined;
-      throw new ConfigError(
-        'the redis store needs the ioredis package, which is not installed. install it: npm install ioredis',
-        { cause },
-      );
-    },
   );
-  return loaded;
 }
 
 /**
@@ -273,12 +264,12 @@ export class RedisStore implements TokenStore {
   async load(): Promise<TokenRecord | undefined> {
     const text = await this.#call('read', () => this.#client.get(this.tokenKey));
     if (text === null) return undefined;
-    return parseTokenRecord(await this.#codec.decode(text, this.location), this.location);
+    return decodeRecord(this.#codec, text, this.location);
   }
 
   /** Replace the record (and tell other processes). */
   async save(record: TokenRecord): Promise<void> {
-    const text = await this.#encode(record);
+    const text = await encodeRecord(this.#codec, record);
     await this.#call('write', () =>
       this.#client
         .multi()
@@ -293,15 +284,12 @@ export class RedisStore implements TokenStore {
    * compare, then save with a script that acts only if the key still holds the text read.
    */
   async compareAndSave(expectedRefreshToken: string, record: TokenRecord): Promise<boolean> {
-    const text = await this.#encode(record);
+    const text = await encodeRecord(this.#codec, record);
     // Another writer's save between the read and the script: look again (a few times).
     for (let attempt = 0; attempt < 5; attempt++) {
       const current = await this.#call('read', () => this.#client.get(this.tokenKey));
       if (current === null) return false;
-      const stored = parseTokenRecord(
-        await this.#codec.decode(current, this.location),
-        this.location,
-      );
+      const stored = await decodeRecord(this.#codec, current, this.location);
       if (stored.refresh_token !== expectedRefreshToken) return false;
       const saved = await this.#call('write', () =>
         this.#client.eval(
@@ -359,16 +347,13 @@ export class RedisStore implements TokenStore {
       if (ok === 'OK') break;
       const now = Date.now();
       if (now >= deadline) {
-        throw new StoreError(
-          'lock_timeout',
-          `could not take the lock on ${this.location} within ${waitMs} ms. another td-token process is using it; try again later (a dead holder's lock expires by itself)`,
-        );
+        throw lockTimeoutError(this.location, waitMs);
       }
       await waitForRelease(this.#waiters, pollDelayMs(attempt, deadline, now), signal);
     }
     return {
       save: async (record) => {
-        const text = await this.#encode(record);
+        const text = await encodeRecord(this.#codec, record);
         const saved = await this.#call('write', () =>
           this.#client.eval(
             FENCED_SAVE,
@@ -455,11 +440,6 @@ export class RedisStore implements TokenStore {
 
   #message(op: EventMessage['op']): string {
     return JSON.stringify({ from: this.#id, op } satisfies EventMessage);
-  }
-
-  async #encode(record: TokenRecord): Promise<string> {
-    const checked = validateTokenRecord(record, 'the record to save');
-    return this.#codec.encode(serializeTokenRecord(checked));
   }
 
   async #call<T>(action: string, fn: () => Promise<T>): Promise<T> {
