@@ -1,5 +1,5 @@
 /**
- * Encryption at rest for the file and SQLite stores: a {@link RecordCodec} that wraps the
+ * Encryption at rest for the file, SQLite and Redis stores: a {@link RecordCodec} that wraps the
  * record's text in AES-256-GCM.
  *
  * The key comes from one of:
@@ -355,7 +355,7 @@ function checkCost(cost: ScryptCost): ScryptCost {
 
 /**
  * A codec that encrypts the record's text with AES-256-GCM under a passphrase (scrypt) or a key
- * file, for `FileStore` and `SqliteStore` (`codec` option), or through `createStore`'s
+ * file, for `FileStore`, `SqliteStore` and `RedisStore` (`codec` option), or through `createStore`'s
  * `encryption`.
  *
  * @param encryption the passphrase or the key file (exactly one).

@@ -19,6 +19,10 @@
  * `compareAndSave` reads the record, compares its refresh token, and saves with a Lua script
  * only if the key still holds exactly the text it read.
  *
+ * With a codec (`createStore`'s `encryption`: a passphrase or a key file), the key holds the same
+ * AES-256-GCM envelope as an encrypted token file, so a shared Redis (its dumps, its replicas,
+ * whoever can `GET`) never holds a plain refresh token.
+ *
  * @module
  */
 import { randomBytes } from 'node:crypto';
@@ -81,7 +85,7 @@ export type RedisClientConstructor = new (
 export interface RedisStoreOptions {
   /** Key prefix (default `td-token`). */
   keyPrefix?: string | undefined;
-  /** How the record's text is stored (plain by default). */
+  /** How the record's text is stored (plain by default; `createEncryptingCodec` encrypts it). */
   codec?: RecordCodec | undefined;
   /** How long to wait for the server when connecting, ms (default 5000). */
   connectTimeoutMs?: number | undefined;

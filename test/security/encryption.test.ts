@@ -38,6 +38,7 @@ import {
   sandboxLogin,
 } from '../cli/harness.js';
 import { recordInvented } from '../helpers/ledger.js';
+import { type RedisServer, startRedis } from '../helpers/redis.js';
 
 // Made up for this run and put in the secret-scan ledger (test/helpers/ledger.ts), like the
 // tokens below: no output of the suite may print them. Token characters only, so that the scan
@@ -463,6 +464,75 @@ describe('SQLite store with a passphrase', () => {
 
     const plain = await open({ kind: 'sqlite', path, profile: 'alice' });
     expect((await errorOf(plain.load())).code).toBe('decrypt_failed');
+  });
+});
+
+describe('Redis store with a passphrase or a key file (real redis-server)', () => {
+  let redis: RedisServer | undefined;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  /** The raw value of every key the server holds, as one string. */
+  async function allValues(url: string): Promise<string> {
+    const { Redis } = await import('ioredis');
+    const client = new Redis(url);
+    try {
+      const keys = await client.keys('*');
+      const values = await Promise.all(keys.map((k) => client.get(k).catch(() => '')));
+      return [...keys, ...values].join('\n');
+    } finally {
+      await client.quit();
+    }
+  }
+
+  it('keeps only an AES-GCM envelope in Redis; round-trips through a fresh connection; a wrong key changes nothing', async () => {
+    const url = (redis as RedisServer).url;
+    const profile = `enc-${randomBytes(4).toString('hex')}`;
+    const spec: StoreSpec = { kind: 'redis', url, profile, encryption: { passphrase: PASSPHRASE } };
+    const writer = await open(spec);
+    const r = record();
+    await writer.save(r);
+    const lock = await writer.lock();
+    const r2 = record();
+    try {
+      await lock.save(r2);
+    } finally {
+      await lock.release();
+    }
+    expect(await writer.compareAndSave?.(r2.refresh_token, r)).toBe(true);
+    const bytes = await allValues(url);
+    expectNoSecrets(bytes, r);
+    expectNoSecrets(bytes, r2);
+    expect(bytes).toContain('"td_token_encrypted"');
+    expect(await (await open(spec)).load()).toEqual(r);
+
+    const wrong = await open({ ...spec, encryption: { passphrase: 'not-the-passphrase' } });
+    const err = await errorOf(wrong.load());
+    expect(err.code).toBe('decrypt_failed');
+    expect(err.message).toContain(`key td-token:${profile}:token`);
+    const plain = await open({ kind: 'redis', url, profile });
+    expect((await errorOf(plain.load())).code).toBe('decrypt_failed');
+    expect(await allValues(url)).toBe(bytes);
+
+    const keyFile = join(dir, 'redis.key');
+    await createKeyFile(keyFile);
+    const keyed = await open({
+      kind: 'redis',
+      url,
+      profile: `${profile}-k`,
+      encryption: { keyFile },
+    });
+    await keyed.save(r2);
+    expect(
+      await (
+        await open({ kind: 'redis', url, profile: `${profile}-k`, encryption: { keyFile } })
+      ).load(),
+    ).toEqual(r2);
+    expectNoSecrets(await allValues(url), r2);
   });
 });
 
