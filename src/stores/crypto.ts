@@ -40,7 +40,8 @@ import {
 import { constants, promises as fsp } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigError, StoreError } from '../errors.js';
-import { ensureFolder, FILE_MODE, shellQuote } from './atomic-file.js';
+import { shellQuote } from '../util/shell.js';
+import { ensureFolder, FILE_MODE } from './atomic-file.js';
 import type { RecordCodec } from './codec.js';
 import {
   ENVELOPE_MARKER,

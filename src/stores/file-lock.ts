@@ -28,7 +28,8 @@ import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { StoreError } from '../errors.js';
 import { randomHex } from '../util/random.js';
-import { ensureFolder, FILE_MODE, fileStoreError, shellQuote } from './atomic-file.js';
+import { shellQuote } from '../util/shell.js';
+import { ensureFolder, FILE_MODE, fileStoreError } from './atomic-file.js';
 import { hostIdentity, isHolderDead } from './host-id.js';
 import {
   lockLostError,
