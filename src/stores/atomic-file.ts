@@ -14,8 +14,8 @@
 import { constants, promises as fsp } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { StoreError } from '../errors.js';
-import { randomHex } from '../util/random.js';
 import { shellQuote } from '../util/shell.js';
+import { litterId } from './litter.js';
 
 /** Mode of every file td-token writes: owner read/write only. */
 export const FILE_MODE = 0o600;
@@ -113,7 +113,7 @@ export async function writeFileAtomic(
   options: AtomicWriteOptions = {},
 ): Promise<{ ino: number }> {
   const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${randomHex(6)}.tmp`);
+  const temp = join(dir, `.${basename(path)}.${litterId()}.tmp`);
   let handle: fsp.FileHandle | undefined;
   let stage = 'write';
   let ino = 0;

@@ -27,10 +27,10 @@ import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { StoreError } from '../errors.js';
-import { randomHex } from '../util/random.js';
 import { shellQuote } from '../util/shell.js';
 import { ensureFolder, FILE_MODE, fileStoreError } from './atomic-file.js';
 import { hostIdentity, isHolderDead } from './host-id.js';
+import { litterId } from './litter.js';
 import {
   lockLostError,
   lockTimeoutError,
@@ -123,7 +123,7 @@ function isStale(result: ReadResult, now: number, unreadableStaleMs: number): bo
  * Returns false when it exists.
  */
 async function createExclusive(path: string, content: string): Promise<boolean> {
-  const temp = `${path}.${randomHex(6)}.new`;
+  const temp = `${path}.${litterId()}.new`;
   await fsp.writeFile(temp, content, { mode: FILE_MODE, flag: 'wx' });
   try {
     await fsp.link(temp, path);
@@ -204,7 +204,7 @@ class Guard {
    * delete it if it is the one we judged abandoned, or put it back if someone took it since.
    */
   async #breakAbandoned(raw: string): Promise<void> {
-    const aside = `${this.#path}.${randomHex(6)}.stale`;
+    const aside = `${this.#path}.${litterId()}.stale`;
     try {
       await fsp.rename(this.#path, aside);
     } catch (cause) {

@@ -175,6 +175,8 @@ export class RedisStore implements TokenStore {
   readonly #client: RedisClient;
   readonly #subscriber: RedisClient;
   readonly #codec: RecordCodec;
+  /** The place an encrypted record is bound to: its key (the server may move; the key stays). */
+  readonly #binding: string;
   readonly #id = randomBytes(8).toString('hex');
   readonly #server: string;
   #counter = 0;
@@ -250,6 +252,7 @@ export class RedisStore implements TokenStore {
     this.lockKey = `${prefix}:${profile}:lock`;
     this.channel = `${prefix}:${profile}:events`;
     this.location = `${server} (key ${this.tokenKey})`;
+    this.#binding = `redis:${this.tokenKey}`;
     subscriber.on('message', (channel: string, text: string) => this.#onMessage(channel, text));
   }
 
@@ -268,12 +271,12 @@ export class RedisStore implements TokenStore {
   async load(): Promise<TokenRecord | undefined> {
     const text = await this.#call('read', () => this.#client.get(this.tokenKey));
     if (text === null) return undefined;
-    return decodeRecord(this.#codec, text, this.location);
+    return decodeRecord(this.#codec, text, this.location, this.#binding);
   }
 
   /** Replace the record (and tell other processes). */
   async save(record: TokenRecord): Promise<void> {
-    const text = await encodeRecord(this.#codec, record);
+    const text = await encodeRecord(this.#codec, record, this.#binding);
     await this.#call('write', () =>
       this.#client
         .multi()
@@ -288,12 +291,12 @@ export class RedisStore implements TokenStore {
    * compare, then save with a script that acts only if the key still holds the text read.
    */
   async compareAndSave(expectedRefreshToken: string, record: TokenRecord): Promise<boolean> {
-    const text = await encodeRecord(this.#codec, record);
+    const text = await encodeRecord(this.#codec, record, this.#binding);
     // Another writer's save between the read and the script: look again (a few times).
     for (let attempt = 0; attempt < 5; attempt++) {
       const current = await this.#call('read', () => this.#client.get(this.tokenKey));
       if (current === null) return false;
-      const stored = await decodeRecord(this.#codec, current, this.location);
+      const stored = await decodeRecord(this.#codec, current, this.location, this.#binding);
       if (stored.refresh_token !== expectedRefreshToken) return false;
       const saved = await this.#call('write', () =>
         this.#client.eval(
@@ -357,7 +360,7 @@ export class RedisStore implements TokenStore {
     }
     return {
       save: async (record) => {
-        const text = await encodeRecord(this.#codec, record);
+        const text = await encodeRecord(this.#codec, record, this.#binding);
         const saved = await this.#call('write', () =>
           this.#client.eval(
             FENCED_SAVE,

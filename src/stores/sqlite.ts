@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { promises as fsp, statSync } from 'node:fs';
+import { promises as fsp, realpathSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { StoreError } from '../errors.js';
@@ -180,6 +180,8 @@ export class SqliteStore implements TokenStore {
   readonly profile: string;
   readonly #db: Database;
   readonly #codec: RecordCodec;
+  /** The place an encrypted record is bound to: the database's real path and the profile. */
+  readonly #binding: string;
   readonly #dataVersion: Statement<[], number>;
   readonly #selectRecord: Statement<[string], { record: string; revision: number }>;
   readonly #upsert: Statement<[string, string, number], unknown>;
@@ -252,6 +254,7 @@ export class SqliteStore implements TokenStore {
     this.profile = profile;
     this.location = location;
     this.#codec = codec;
+    this.#binding = `sqlite:${realPathOf(path)}#${profile}`;
     this.#dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
     this.#selectRecord = db.prepare('SELECT record, revision FROM tokens WHERE profile = ?');
     this.#upsert = db.prepare(
@@ -285,7 +288,7 @@ export class SqliteStore implements TokenStore {
    * in one statement, so no other writer's save lands in between.
    */
   async compareAndSave(expectedRefreshToken: string, record: TokenRecord): Promise<boolean> {
-    const text = await encodeRecord(this.#codec, record);
+    const text = await encodeRecord(this.#codec, record, this.#binding);
     // Another writer's save between the read and the update: look again (a few times).
     for (let attempt = 0; attempt < 5; attempt++) {
       const current = await this.#read();
@@ -318,7 +321,7 @@ export class SqliteStore implements TokenStore {
     }
     if (row === undefined) return undefined;
     return {
-      record: await decodeRecord(this.#codec, row.record, this.location),
+      record: await decodeRecord(this.#codec, row.record, this.location, this.#binding),
       revision: row.revision,
       text: row.record,
     };
@@ -326,7 +329,7 @@ export class SqliteStore implements TokenStore {
 
   /** Replace the profile's record in one transaction. */
   async save(record: TokenRecord): Promise<void> {
-    const text = await encodeRecord(this.#codec, record);
+    const text = await encodeRecord(this.#codec, record, this.#binding);
     try {
       this.#upsert.run(this.profile, text, Date.now());
     } catch (cause) {
@@ -392,7 +395,7 @@ export class SqliteStore implements TokenStore {
     });
     return {
       save: async (record) => {
-        const text = await encodeRecord(this.#codec, record);
+        const text = await encodeRecord(this.#codec, record, this.#binding);
         try {
           fencedSave.immediate(text, Date.now());
         } catch (cause) {
@@ -416,6 +419,14 @@ export class SqliteStore implements TokenStore {
     if (this.#closed) return;
     this.#closed = true;
     retire(this.#db, this);
+  }
+}
+
+function realPathOf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
   }
 }
 
