@@ -27,6 +27,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ConfigError, StoreError } from '../errors.js';
+import { backoffMs } from '../util/backoff.js';
 import type { TokenRecord } from '../token.js';
 import { decodeRecord, encodeRecord, plainCodec, type RecordCodec } from './codec.js';
 import {
@@ -214,7 +215,7 @@ export class RedisStore implements TokenStore {
       commandTimeout: options.commandTimeoutMs ?? 10_000,
       maxRetriesPerRequest: 1,
       autoResubscribe: false,
-      retryStrategy: (times: number) => Math.min(50 * 2 ** times, 2000),
+      retryStrategy: (times: number) => backoffMs({ baseMs: 50, capMs: 2000, attempt: times }),
     });
     const subscriber = client.duplicate();
     for (const c of [client, subscriber]) c.on('error', () => undefined);
