@@ -27,8 +27,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ConfigError, StoreError } from '../errors.js';
-import { backoffMs } from '../util/backoff.js';
 import type { TokenRecord } from '../token.js';
+import { backoffMs } from '../util/backoff.js';
 import { decodeRecord, encodeRecord, plainCodec, type RecordCodec } from './codec.js';
 import {
   lockLostError,
