@@ -1,13 +1,16 @@
 /**
- * The stores' shared helpers: the one private-file writer, the one shell quoter and the one
- * back-off schedule, on real files where files are involved.
+ * The stores' shared helpers: the one private-file writer, the one shell quoter, the one
+ * back-off schedule, the optional-package loader and the lock_timeout error, on real files
+ * where files are involved.
  */
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isTdTokenError } from '../../src/errors.js';
+import { ConfigError, isTdTokenError } from '../../src/errors.js';
 import { shellQuote as reExported, writePrivateFile } from '../../src/stores/atomic-file.js';
+import { lockTimeoutError } from '../../src/stores/lock-wait.js';
+import { loadOptionalPackage } from '../../src/stores/optional-package.js';
 import { backoffMs } from '../../src/util/backoff.js';
 import { shellQuote } from '../../src/util/shell.js';
 
@@ -91,5 +94,64 @@ describe('backoffMs', () => {
       backoffMs({ baseMs: 8, capMs: 25, attempt: 0, jitter: 'centered', random: high }),
     ).toBeCloseTo(12, 3);
     expect(() => backoffMs({ baseMs: -1, capMs: 1, attempt: 0 })).toThrow(TypeError);
+  });
+});
+
+describe('loadOptionalPackage', () => {
+  it('a missing package is a ConfigError naming the npm install; a broken one the rebuild; a later try loads again', async () => {
+    const missing = Object.assign(new Error('Cannot find package'), {
+      code: 'ERR_MODULE_NOT_FOUND',
+    });
+    await expect(
+      loadOptionalPackage(
+        'pkg-missing',
+        'postgres',
+        () => Promise.reject(missing),
+        (m) => m,
+      ),
+    ).rejects.toThrow(
+      new ConfigError(
+        'the postgres store needs the pkg-missing package, which is not installed. install it: npm install pkg-missing',
+      ),
+    );
+    const broken = Object.assign(new Error('invalid ELF header'), { code: 'ERR_DLOPEN_FAILED' });
+    await expect(
+      loadOptionalPackage(
+        'pkg-broken',
+        'sqlite',
+        () => Promise.reject(broken),
+        (m) => m,
+      ),
+    ).rejects.toThrow(
+      'the pkg-broken package could not be loaded (built for another Node.js version?). rebuild it: npm rebuild pkg-broken',
+    );
+    let calls = 0;
+    const importer = async () => {
+      calls += 1;
+      if (calls === 1) throw missing;
+      return { value: 7 };
+    };
+    const pick = (m: unknown) => (m as { value: number }).value;
+    await expect(loadOptionalPackage('pkg-later', 'redis', importer, pick)).rejects.toThrow(
+      ConfigError,
+    );
+    expect(await loadOptionalPackage('pkg-later', 'redis', importer, pick)).toBe(7);
+    expect(await loadOptionalPackage('pkg-later', 'redis', importer, pick)).toBe(7);
+    expect(calls).toBe(2);
+  });
+});
+
+describe('lockTimeoutError', () => {
+  it('is every store’s one lock_timeout message: the place, the wait, the holder and the fix', () => {
+    const plain = lockTimeoutError('/t/token.json', 250);
+    expect(plain.code).toBe('lock_timeout');
+    expect(plain.message).toBe(
+      "could not take the lock on /t/token.json within 250 ms. another td-token process is using it; try again later (a dead holder's lock expires by itself)",
+    );
+    expect(
+      lockTimeoutError('/t/token.json', 250, { holder: 'pid 7 on box', fix: 'delete it' }).message,
+    ).toBe(
+      'could not take the lock on /t/token.json within 250 ms (held by pid 7 on box). another td-token process is using it; delete it',
+    );
   });
 });
