@@ -4,23 +4,25 @@
  * flushed so that the rename itself survives a crash. A reader sees the old file or the new
  * one, never a mix; a failed write leaves the old file as it was and removes the temporary one.
  *
+ * Every file td-token writes that holds a secret or a key (token files, exports, certificates'
+ * keys, registries) goes through here: {@link writePrivateFile} for a whole file,
+ * {@link writeFileAtomic} when a lock must be checked just before the rename.
+ *
  * @internal
  * @module
  */
 import { constants, promises as fsp } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { StoreError } from '../errors.js';
-import { randomHex } from '../util/random.js';
+import { shellQuote } from '../util/shell.js';
+import { litterId } from './litter.js';
 
 /** Mode of every file td-token writes: owner read/write only. */
 export const FILE_MODE = 0o600;
 /** Mode of every folder td-token creates: owner only. */
 export const FOLDER_MODE = 0o700;
 
-/** Quote a path for a shell command in a message, only when it needs it. */
-export function shellQuote(path: string): string {
-  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`;
-}
+export { shellQuote } from '../util/shell.js';
 
 /**
  * The fix for a failed file operation, by its error code. Messages never carry file contents.
@@ -95,6 +97,8 @@ export interface AtomicWriteOptions {
   beforeRename?: () => void | Promise<void>;
   /** Runs after the rename (still before the folder is flushed), e.g. to release a guard. */
   afterRename?: () => void | Promise<void>;
+  /** What the file is, for errors (default `the token file`). */
+  what?: string | undefined;
 }
 
 /**
@@ -105,11 +109,11 @@ export interface AtomicWriteOptions {
  */
 export async function writeFileAtomic(
   path: string,
-  data: string,
+  data: string | Uint8Array,
   options: AtomicWriteOptions = {},
 ): Promise<{ ino: number }> {
   const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${randomHex(6)}.tmp`);
+  const temp = join(dir, `.${basename(path)}.${litterId()}.tmp`);
   let handle: fsp.FileHandle | undefined;
   let stage = 'write';
   let ino = 0;
@@ -119,7 +123,7 @@ export async function writeFileAtomic(
       constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY,
       FILE_MODE,
     );
-    await handle.writeFile(data, 'utf8');
+    await handle.writeFile(data, typeof data === 'string' ? 'utf8' : undefined);
     await handle.sync();
     ino = (await handle.stat()).ino;
     await handle.close();
@@ -136,7 +140,7 @@ export async function writeFileAtomic(
     if (handle) await handle.close().catch(() => undefined);
     await fsp.rm(temp, { force: true }).catch(() => undefined);
     if (stage === 'check') throw cause;
-    throw fileStoreError('write the token file', path, cause);
+    throw fileStoreError(`write ${options.what ?? 'the token file'}`, path, cause);
   }
   try {
     await syncFolder(dir);
@@ -144,4 +148,31 @@ export async function writeFileAtomic(
     throw fileStoreError('flush to disk the folder of', path, cause);
   }
   return { ino };
+}
+
+/**
+ * Write a file that holds a secret or a key: its folder created (0700) when missing, then the
+ * file replaced atomically and durably, mode 0600 (see {@link writeFileAtomic}). A failure is a
+ * `store_error` naming the path and the fix; the old file, if any, stays as it was.
+ *
+ * @param path where the file goes (a relative path is taken from the working folder).
+ * @param data the file's text (UTF-8) or bytes.
+ * @param what what the file is, for errors (default `the file`).
+ * @example
+ * await writePrivateFile('exports/token.json', JSON.stringify(token));
+ */
+export async function writePrivateFile(
+  path: string,
+  data: string | Uint8Array,
+  what = 'the file',
+): Promise<void> {
+  if (typeof path !== 'string' || path === '') {
+    throw new TypeError('"path" must be a non-empty string');
+  }
+  if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
+    throw new TypeError('"data" must be a string or a Uint8Array');
+  }
+  const absolute = resolve(path);
+  await ensureFolder(dirname(absolute));
+  await writeFileAtomic(absolute, data, { what });
 }

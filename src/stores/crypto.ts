@@ -1,30 +1,40 @@
 /**
- * Encryption at rest for the file and SQLite stores: a {@link RecordCodec} that wraps the
+ * Encryption at rest for the file, SQLite and Redis stores: a {@link RecordCodec} that wraps the
  * record's text in AES-256-GCM.
  *
  * The key comes from one of:
- * - a passphrase, through scrypt (N = 2^15, r = 8, p = 1, 32 MiB of memory) with a random
- *   16-byte salt for every write, kept in the envelope with the cost parameters. The key
- *   derived for a salt is cached in memory, so reading back what this process wrote costs
- *   nothing; a save costs one derivation (about 0.1 to 0.25 s, once per refresh);
- * - a key file: 32 random bytes, raw or as base64, base64url or hex text (see
- *   {@link createKeyFile}).
+ * - a passphrase, through scrypt (N = 2^17, r = 8, p = 1: 128 MiB, OWASP's minimum) with a
+ *   random 16-byte salt, kept in the envelope with the cost parameters. The salt is kept across
+ *   saves (every write has a fresh random IV, which is what AES-GCM needs), and the key derived
+ *   for it is cached in memory: a process derives once (about 0.3 s), at its first load or save,
+ *   and every refresh after that costs no scrypt. A process that reads a record another process
+ *   wrote with the same salt derives nothing new either;
+ * - a key file: 32 random bytes, raw or as base64, base64url or hex text (see key-file.ts).
  *
  * What is stored, in place of the seed's `token.json` text (one line of JSON):
  * ```json
- * {"td_token_encrypted":1,"alg":"A256GCM","kdf":"scrypt","n":32768,"r":8,"p":1,
- *  "salt":"…","iv":"…","tag":"…","ciphertext":"…"}
+ * {"td_token_encrypted":2,"alg":"A256GCM","kdf":"scrypt","n":131072,"r":8,"p":1,
+ *  "salt":"…","bind":"file:/home/me/.config/td-token/default.json","iv":"…","tag":"…",
+ *  "ciphertext":"…"}
  * ```
  * All binary fields are base64url. A key file envelope has `"kdf":"keyfile"` and no salt or
- * cost. The header (version, algorithm, key derivation, its cost and salt) is authenticated as
- * GCM's additional data, so changing any of it, the IV, the tag or the ciphertext makes
- * decryption fail.
+ * cost. The header (version, algorithm, key derivation, its cost and salt) and the record's
+ * binding (`bind`: the store's place, which names the profile: `file:<real path>`,
+ * `sqlite:<real path>#<profile>`, `redis:<key>`) are authenticated as GCM's additional data, so
+ * changing any of them, the IV, the tag or the ciphertext makes decryption fail, and a record
+ * copied from one profile's file, row or key to another's is refused (`decrypt_failed`) instead
+ * of handing one profile's login to another.
  *
  * Reading:
  * - an envelope that does not decrypt (wrong passphrase or key, or a changed file) is a
  *   `StoreError` `decrypt_failed` naming the store and the fix; nothing is written;
- * - a plain record (written before encryption was turned on) is read as it is, with a warning
- *   that it will be encrypted on the next save (the next refresh or login);
+ * - an envelope bound to another place is `decrypt_failed` saying where it was written for;
+ * - a version 1 envelope (no binding; written before bindings existed, with N = 2^15 or any
+ *   stored cost) is read as it is and rewritten bound, at the new cost, on its next save;
+ * - a plain record is refused (`decrypt_failed`, naming the store and the fix): anyone who can
+ *   write the folder could otherwise plant a login of their own that the next save encrypts
+ *   under the owner's key. Adopting a plain record is an explicit step: log in again, or set
+ *   `adoptPlaintext` (it is then read with a warning and encrypted on the next save);
  * - an envelope read with no key configured (the plain codec) is a `decrypt_failed` error
  *   saying the record is encrypted and how to give the key ({@link encryptedWithoutKeyError}).
  *
@@ -37,10 +47,8 @@ import {
   type ScryptOptions,
   scrypt,
 } from 'node:crypto';
-import { constants, promises as fsp } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { ConfigError, StoreError } from '../errors.js';
-import { ensureFolder, FILE_MODE, shellQuote } from './atomic-file.js';
+import { resolve } from 'node:path';
+import { StoreError } from '../errors.js';
 import type { RecordCodec } from './codec.js';
 import {
   ENVELOPE_MARKER,
@@ -52,6 +60,7 @@ import {
   PASSPHRASE_ENV,
   PASSPHRASE_FIX,
 } from './envelope.js';
+import { KEY_BYTES, readKeyFile } from './key-file.js';
 
 export {
   ENVELOPE_MARKER,
@@ -60,6 +69,7 @@ export {
   KEY_FILE_ENV,
   PASSPHRASE_ENV,
 } from './envelope.js';
+export { createKeyFile, keyFromKeyFileBytes } from './key-file.js';
 
 /** How a store is encrypted: a passphrase or a key file, not both. */
 export interface EncryptionOptions {
@@ -67,6 +77,12 @@ export interface EncryptionOptions {
   passphrase?: string | undefined;
   /** A file holding 32 random bytes (raw, base64, base64url or hex). */
   keyFile?: string | undefined;
+  /**
+   * Read a plain (unencrypted) record as it is, with a warning, and encrypt it on the next save,
+   * instead of refusing it. For adopting a token file written before encryption was turned on,
+   * once; leave it off otherwise (a plain record in an encrypted store may have been planted).
+   */
+  adoptPlaintext?: boolean | undefined;
 }
 
 /** scrypt's cost parameters. */
@@ -87,17 +103,21 @@ export interface EncryptingCodecOptions {
   scryptCost?: ScryptCost | undefined;
 }
 
-/** The scrypt cost new envelopes are written with: N = 2^15, r = 8, p = 1 (32 MiB). */
-export const DEFAULT_SCRYPT_COST: Readonly<ScryptCost> = Object.freeze({ N: 2 ** 15, r: 8, p: 1 });
+/**
+ * The scrypt cost new envelopes are written with: N = 2^17, r = 8, p = 1 (128 MiB), OWASP's
+ * minimum. Envelopes written with another cost (2^15 before) are read with their own.
+ */
+export const DEFAULT_SCRYPT_COST: Readonly<ScryptCost> = Object.freeze({ N: 2 ** 17, r: 8, p: 1 });
 
-const KEY_BYTES = 32;
+/** The envelope version written: 2 binds the record to its place. */
+const ENVELOPE_VERSION = 2;
 const SALT_BYTES = 16;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 /**
  * Costs above these are refused (in a stored envelope too), so a planted file cannot make us
- * spend minutes or gigabytes: N * r * p at most 16 times the default's, 128 * N * r bytes of
- * memory at most 256 MiB.
+ * spend minutes or gigabytes: N * r * p at most 4 times the default's, 128 * N * r bytes of
+ * memory at most 256 MiB; and scrypt's own rule N < 2^(16 r), which OpenSSL enforces.
  */
 const MAX_LOG2_N = 20;
 const MAX_R = 32;
@@ -110,20 +130,35 @@ const KEY_CACHE_SIZE = 8;
 type Kdf = 'scrypt' | 'keyfile';
 
 interface Envelope {
+  version: 1 | 2;
   kdf: Kdf;
   cost: ScryptCost | undefined;
   salt: Buffer | undefined;
   iv: Buffer;
   tag: Buffer;
   ciphertext: Buffer;
-  aad: Buffer;
+  /** The salt as stored (base64url), for the header. */
+  saltText: string | undefined;
+  /** Version 2: the place the record was written for. */
+  bind: string | undefined;
 }
 
-/** The authenticated header: everything in the envelope but the IV, tag and ciphertext. */
-function headerAad(kdf: Kdf, cost: ScryptCost | undefined, salt: string | undefined): Buffer {
-  const parts = ['td-token', '1', 'A256GCM', kdf];
+/**
+ * The authenticated data: the header (everything in the envelope but the IV, tag and
+ * ciphertext) and, from version 2, the place the record is bound to. Built from the reader's
+ * own place, never from the envelope's, so a record moved elsewhere does not decrypt.
+ */
+function headerAad(
+  version: 1 | 2,
+  kdf: Kdf,
+  cost: ScryptCost | undefined,
+  salt: string | undefined,
+  bind: string,
+): Buffer {
+  const parts = ['td-token', `${version}`, 'A256GCM', kdf];
   if (cost !== undefined && salt !== undefined)
     parts.push(`${cost.N}`, `${cost.r}`, `${cost.p}`, salt);
+  if (version === 2) parts.push(`bind=${bind}`);
   return Buffer.from(parts.join(':'), 'utf8');
 }
 
@@ -174,7 +209,8 @@ function isSaneCost(N: unknown, r: unknown, p: unknown): boolean {
     p >= 1 &&
     p <= MAX_P &&
     N * r * p <= MAX_WORK &&
-    128 * N * r <= MAX_MEMORY
+    128 * N * r <= MAX_MEMORY &&
+    N < 2 ** (16 * r)
   );
 }
 
@@ -185,7 +221,8 @@ function costField(obj: Record<string, unknown>, source: string): ScryptCost {
 }
 
 function parseEnvelope(obj: Record<string, unknown>, source: string): Envelope {
-  if (obj[ENVELOPE_MARKER] !== 1) {
+  const version = obj[ENVELOPE_MARKER];
+  if (version !== 1 && version !== 2) {
     throw new StoreError(
       'decrypt_failed',
       `the token record in ${source} is encrypted in a format this td-token does not know (version ${JSON.stringify(obj[ENVELOPE_MARKER])}). upgrade td-token`,
@@ -204,14 +241,20 @@ function parseEnvelope(obj: Record<string, unknown>, source: string): Envelope {
       throw damaged(source, 'has a salt of the wrong length');
     saltText = obj['salt'] as string;
   }
+  const bind = obj['bind'];
+  if (version === 2 && (typeof bind !== 'string' || bind.length > 4096)) {
+    throw damaged(source, 'has no valid "bind"');
+  }
   return {
+    version,
     kdf,
     cost,
     salt,
+    saltText,
+    bind: version === 2 ? (bind as string) : undefined,
     iv: bytesField(obj, 'iv', source, IV_BYTES),
     tag: bytesField(obj, 'tag', source, TAG_BYTES),
     ciphertext: bytesField(obj, 'ciphertext', source),
-    aad: headerAad(kdf, cost, saltText),
   };
 }
 
@@ -230,124 +273,10 @@ function deriveKey(passphrase: string, salt: Buffer, cost: ScryptCost): Promise<
   });
 }
 
-/**
- * The key in a key file's bytes: exactly 32 raw bytes, or 64 hex digits, or base64 / base64url
- * text of 32 bytes (surrounding white space ignored). Undefined when it is none of these.
- */
-export function keyFromKeyFileBytes(bytes: Buffer): Buffer | undefined {
-  const text = bytes.toString('latin1').trim();
-  if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex');
-  if (/^[A-Za-z0-9+/_-]{43}={0,1}$/.test(text)) {
-    const key = Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
-    if (key.length === KEY_BYTES) return key;
-  }
-  if (bytes.length === KEY_BYTES) return Buffer.from(bytes);
-  return undefined;
-}
-
-function keyFileCreateHint(path: string): string {
-  return `create one: (umask 077; openssl rand -base64 32 > ${shellQuote(path)})`;
-}
-
-async function readKeyFile(path: string, onWarning: (message: string) => void): Promise<Buffer> {
-  let bytes: Buffer;
-  try {
-    const handle = await fsp.open(path, 'r');
-    try {
-      const stats = await handle.stat();
-      if (!stats.isFile()) {
-        throw new ConfigError(
-          `the encryption key file ${path} is not a file. point --encryption-key-file (or ${KEY_FILE_ENV}) at a file holding 32 random bytes`,
-        );
-      }
-      if (process.platform !== 'win32' && (stats.mode & 0o077) !== 0) {
-        const mode = (stats.mode & 0o777).toString(8).padStart(4, '0');
-        onWarning(
-          `the encryption key file ${path} can be read or changed by other users (mode ${mode}). fix it: chmod 600 ${shellQuote(path)}`,
-        );
-      }
-      if (stats.size > 4096) {
-        throw new ConfigError(
-          `the encryption key file ${path} is too large to be a key (${stats.size} bytes). it must hold 32 random bytes; ${keyFileCreateHint(path)}`,
-        );
-      }
-      bytes = await handle.readFile();
-    } finally {
-      await handle.close();
-    }
-  } catch (cause) {
-    if (cause instanceof ConfigError) throw cause;
-    const code = (cause as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      throw new ConfigError(
-        `the encryption key file ${path} does not exist. ${keyFileCreateHint(path)}, or fix --encryption-key-file (or ${KEY_FILE_ENV})`,
-        { cause },
-      );
-    }
-    throw new ConfigError(
-      `could not read the encryption key file ${path} (${code ?? String(cause)}). check its permissions`,
-      { cause },
-    );
-  }
-  const key = keyFromKeyFileBytes(bytes);
-  bytes.fill(0);
-  if (key === undefined) {
-    throw new ConfigError(
-      `the encryption key file ${path} does not hold a key: it must be 32 random bytes, raw or as base64 or hex text. ${keyFileCreateHint(path)}`,
-    );
-  }
-  return key;
-}
-
-/**
- * Write a new key file: 32 random bytes as base64 and a newline, mode 0600 (its folder is
- * created 0700 when missing). Refuses to replace an existing file.
- *
- * @param path where to write it.
- * @returns the file's absolute path.
- * @throws ConfigError when the file already exists or cannot be written.
- * @example
- * await createKeyFile('/home/me/.config/td-token/token.key');
- * const store = await createStore({ kind: 'file', path: 'token.json',
- *   encryption: { keyFile: '/home/me/.config/td-token/token.key' } });
- */
-export async function createKeyFile(path: string): Promise<string> {
-  if (typeof path !== 'string' || path === '') {
-    throw new TypeError('"path" must be a non-empty string');
-  }
-  const absolute = resolve(path);
-  await ensureFolder(dirname(absolute));
-  let handle: fsp.FileHandle | undefined;
-  try {
-    handle = await fsp.open(
-      absolute,
-      constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY,
-      FILE_MODE,
-    );
-    await handle.writeFile(`${randomBytes(KEY_BYTES).toString('base64')}\n`, 'utf8');
-    await handle.sync();
-  } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') {
-      throw new ConfigError(
-        `the key file ${absolute} already exists; td-token never replaces a key (the tokens saved with it would be lost). use it as it is, or choose another path`,
-        { cause },
-      );
-    }
-    throw new ConfigError(
-      `could not write the key file ${absolute} (${code ?? String(cause)}). check the folder's permissions`,
-      { cause },
-    );
-  } finally {
-    await handle?.close();
-  }
-  return absolute;
-}
-
 function checkCost(cost: ScryptCost): ScryptCost {
   if (typeof cost !== 'object' || cost === null || !isSaneCost(cost.N, cost.r, cost.p)) {
     throw new TypeError(
-      '"options.scryptCost" must be {N, r, p}: N a power of two, N * r * p at most 2^22, 128 * N * r bytes at most 256 MiB',
+      '"options.scryptCost" must be {N, r, p}: N a power of two below 2^(16 r), N * r * p at most 2^22, 128 * N * r bytes at most 256 MiB',
     );
   }
   return { N: cost.N, r: cost.r, p: cost.p };
@@ -355,7 +284,7 @@ function checkCost(cost: ScryptCost): ScryptCost {
 
 /**
  * A codec that encrypts the record's text with AES-256-GCM under a passphrase (scrypt) or a key
- * file, for `FileStore` and `SqliteStore` (`codec` option), or through `createStore`'s
+ * file, for `FileStore`, `SqliteStore` and `RedisStore` (`codec` option), or through `createStore`'s
  * `encryption`.
  *
  * @param encryption the passphrase or the key file (exactly one).
@@ -381,6 +310,7 @@ export function createEncryptingCodec(
   if ((passphrase === undefined) === (keyFile === undefined)) {
     throw new TypeError('"encryption" must have exactly one of "passphrase" and "keyFile"');
   }
+  const adoptPlaintext = encryption.adoptPlaintext === true;
   const onWarning =
     options.onWarning ?? ((message: string) => process.emitWarning(message, 'TdTokenWarning'));
   const cost = checkCost(options.scryptCost ?? DEFAULT_SCRYPT_COST);
@@ -390,7 +320,7 @@ export function createEncryptingCodec(
 
   let fileKey: Promise<Buffer> | undefined;
   const keyFromFile = (): Promise<Buffer> => {
-    fileKey ??= readKeyFile(keyFilePath as string, onWarning).catch((err: unknown) => {
+    fileKey ??= readKeyFile(keyFilePath as string).catch((err: unknown) => {
       fileKey = undefined;
       throw err;
     });
@@ -413,6 +343,11 @@ export function createEncryptingCodec(
     }
     return key;
   };
+  // The salt new writes use: the one last read or written at the configured cost, so that a
+  // refresh derives nothing (a fresh IV per write is what AES-GCM needs, not a fresh salt).
+  let writeSalt: Buffer | undefined;
+  const sameCost = (c: ScryptCost | undefined): boolean =>
+    c !== undefined && c.N === cost.N && c.r === cost.r && c.p === cost.p;
 
   const wrongKey = (source: string, envelopeKdf: Kdf): StoreError => {
     if (envelopeKdf !== kdf) {
@@ -431,30 +366,49 @@ export function createEncryptingCodec(
     );
   };
 
+  const plainRecord = (stored: string, source: string): string => {
+    if (!looksLikePlainRecord(stored)) return stored; // garbage: the record parser reports it
+    if (!adoptPlaintext) {
+      throw new StoreError(
+        'decrypt_failed',
+        `the token record in ${source} is not encrypted, but encryption is configured, so td-token refuses it: anyone who can write there could have planted it. if it is yours (saved before encryption was turned on), replace it with an encrypted one by logging in again: 'td-token login' (a program can adopt it once with the adoptPlaintext option)`,
+      );
+    }
+    if (!warnedPlain.has(source)) {
+      warnedPlain.add(source);
+      onWarning(
+        `the token record in ${source} is not encrypted; it will be encrypted on the next save (the next refresh or login)`,
+      );
+    }
+    return stored;
+  };
+
   return {
-    async encode(text: string): Promise<string> {
+    async encode(text: string, binding = ''): Promise<string> {
       let key: Buffer;
       let header: Record<string, unknown>;
       let aad: Buffer;
       if (kdf === 'scrypt') {
-        const salt = randomBytes(SALT_BYTES);
+        writeSalt ??= randomBytes(SALT_BYTES);
+        const salt = writeSalt;
         const saltText = salt.toString('base64url');
         key = await keyFromPassphrase(salt, cost);
         header = { kdf, n: cost.N, r: cost.r, p: cost.p, salt: saltText };
-        aad = headerAad(kdf, cost, saltText);
+        aad = headerAad(ENVELOPE_VERSION, kdf, cost, saltText, binding);
       } else {
         key = await keyFromFile();
         header = { kdf };
-        aad = headerAad(kdf, undefined, undefined);
+        aad = headerAad(ENVELOPE_VERSION, kdf, undefined, undefined, binding);
       }
       const iv = randomBytes(IV_BYTES);
       const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
       cipher.setAAD(aad);
       const ciphertext = Buffer.concat([cipher.update(text, 'utf8'), cipher.final()]);
       const envelope = {
-        [ENVELOPE_MARKER]: 1,
+        [ENVELOPE_MARKER]: ENVELOPE_VERSION,
         alg: 'A256GCM',
         ...header,
+        bind: binding,
         iv: iv.toString('base64url'),
         tag: cipher.getAuthTag().toString('base64url'),
         ciphertext: ciphertext.toString('base64url'),
@@ -462,20 +416,17 @@ export function createEncryptingCodec(
       return `${JSON.stringify(envelope)}\n`;
     },
 
-    async decode(stored: string, source: string): Promise<string> {
+    async decode(stored: string, source: string, binding = ''): Promise<string> {
       const obj = envelopeObject(stored);
-      if (obj === undefined) {
-        // A plain record (or garbage, which the record parser reports as such).
-        if (!warnedPlain.has(source) && looksLikePlainRecord(stored)) {
-          warnedPlain.add(source);
-          onWarning(
-            `the token record in ${source} is not encrypted; it will be encrypted on the next save (the next refresh or login)`,
-          );
-        }
-        return stored;
-      }
+      if (obj === undefined) return plainRecord(stored, source);
       const envelope = parseEnvelope(obj, source);
       if (envelope.kdf !== kdf) throw wrongKey(source, envelope.kdf);
+      if (envelope.bind !== undefined && envelope.bind !== binding) {
+        throw new StoreError(
+          'decrypt_failed',
+          `the token record in ${source} was encrypted for another place (${envelope.bind || 'none named'}) and copied or moved here; td-token refuses it, so that one profile's login cannot be planted in another's. if you moved it yourself, move it back; otherwise log in again: 'td-token login'`,
+        );
+      }
       let key: Buffer;
       if (envelope.kdf === 'scrypt') {
         try {
@@ -490,18 +441,29 @@ export function createEncryptingCodec(
       } else {
         key = await keyFromFile();
       }
+      const aad = headerAad(
+        envelope.version,
+        envelope.kdf,
+        envelope.cost,
+        envelope.saltText,
+        binding,
+      );
+      let text: string;
       try {
         const decipher = createDecipheriv('aes-256-gcm', key, envelope.iv, {
           authTagLength: TAG_BYTES,
         });
-        decipher.setAAD(envelope.aad);
+        decipher.setAAD(aad);
         decipher.setAuthTag(envelope.tag);
-        return Buffer.concat([decipher.update(envelope.ciphertext), decipher.final()]).toString(
+        text = Buffer.concat([decipher.update(envelope.ciphertext), decipher.final()]).toString(
           'utf8',
         );
       } catch {
         throw wrongKey(source, envelope.kdf);
       }
+      // Opened with this passphrase: its salt serves the next writes when its cost is current.
+      if (envelope.kdf === 'scrypt' && sameCost(envelope.cost)) writeSalt = envelope.salt;
+      return text;
     },
   };
 }

@@ -27,11 +27,13 @@ import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { StoreError } from '../errors.js';
-import { randomHex } from '../util/random.js';
-import { ensureFolder, FILE_MODE, fileStoreError, shellQuote } from './atomic-file.js';
+import { shellQuote } from '../util/shell.js';
+import { ensureFolder, FILE_MODE, fileStoreError } from './atomic-file.js';
 import { hostIdentity, isHolderDead } from './host-id.js';
+import { litterId } from './litter.js';
 import {
   lockLostError,
+  lockTimeoutError,
   newLockToken,
   pollDelayMs,
   type ResolvedLockOptions,
@@ -121,7 +123,7 @@ function isStale(result: ReadResult, now: number, unreadableStaleMs: number): bo
  * Returns false when it exists.
  */
 async function createExclusive(path: string, content: string): Promise<boolean> {
-  const temp = `${path}.${randomHex(6)}.new`;
+  const temp = `${path}.${litterId()}.new`;
   await fsp.writeFile(temp, content, { mode: FILE_MODE, flag: 'wx' });
   try {
     await fsp.link(temp, path);
@@ -202,7 +204,7 @@ class Guard {
    * delete it if it is the one we judged abandoned, or put it back if someone took it since.
    */
   async #breakAbandoned(raw: string): Promise<void> {
-    const aside = `${this.#path}.${randomHex(6)}.stale`;
+    const aside = `${this.#path}.${litterId()}.stale`;
     try {
       await fsp.rename(this.#path, aside);
     } catch (cause) {
@@ -349,11 +351,10 @@ export async function acquireFileLock(
     }
     const after = Date.now();
     if (after >= deadline) {
-      const holder = describeHolder(last);
-      throw new StoreError(
-        'lock_timeout',
-        `could not take the lock on ${location} within ${waitMs} ms${holder ? ` (held by ${holder})` : ''}. another td-token process is using it; try again later, or if none is running, delete ${shellQuote(lockPath)}`,
-      );
+      throw lockTimeoutError(location, waitMs, {
+        holder: describeHolder(last),
+        fix: `try again later, or if none is running, delete ${shellQuote(lockPath)}`,
+      });
     }
     await sleepFor(pollDelayMs(attempt, deadline, after), signal);
   }

@@ -13,20 +13,16 @@
  *
  * @module
  */
-import { promises as fsp, type Stats, statSync } from 'node:fs';
+import { constants, promises as fsp, realpathSync, type Stats, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { StoreError } from '../errors.js';
 import type { TokenRecord } from '../token.js';
-import { parseTokenRecord, serializeTokenRecord, validateTokenRecord } from '../token.js';
-import {
-  ensureFolder,
-  fileStoreError,
-  shellQuote,
-  syncFolder,
-  writeFileAtomic,
-} from './atomic-file.js';
-import { plainCodec, type RecordCodec } from './codec.js';
+import { shellQuote } from '../util/shell.js';
+import { ensureFolder, fileStoreError, syncFolder, writeFileAtomic } from './atomic-file.js';
+import { decodeRecord, encodeRecord, plainCodec, type RecordCodec } from './codec.js';
 import { acquireFileLock, underGuard } from './file-lock.js';
-import { looseFolderWarning } from './folder-mode.js';
+import { looseFileMessage, looseFolderWarning } from './folder-mode.js';
+import { isSaveLeftover, sweepLitter } from './litter.js';
 import { resolveLockOptions } from './lock-wait.js';
 import type { LockOptions, StoreLock, TokenStore } from './types.js';
 
@@ -54,6 +50,70 @@ function monotonicMs(): number {
 
 function revisionOf(s: Stats): string {
   return `${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
+}
+
+/** The largest token file read, bytes: a record is well under 10 KiB; anything bigger is refused. */
+export const MAX_TOKEN_FILE_BYTES = 1024 * 1024;
+
+/**
+ * Open flags for reading a token file: no blocking on a FIFO (it is then refused by its type),
+ * no following a symbolic link (refused too). Both are 0 where the platform has no such flag.
+ */
+const READ_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOFOLLOW ?? 0);
+
+function kindOf(stats: Stats): string {
+  if (stats.isDirectory()) return 'a folder';
+  if (stats.isFIFO()) return 'a FIFO (named pipe)';
+  if (stats.isSocket()) return 'a socket';
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+/** Throw for a token file that is not a regular file, or is too large to be a token record. */
+function refuseUnusual(path: string, stats: Stats): void {
+  if (!stats.isFile()) {
+    throw new StoreError(
+      'store_error',
+      `the token file ${path} is ${kindOf(stats)}, not a regular file. remove it (td-token writes a new one at the next login), or choose another place with --token-file`,
+    );
+  }
+  if (stats.size > MAX_TOKEN_FILE_BYTES) {
+    throw new StoreError(
+      'invalid_token_file',
+      `the token file ${path} is ${stats.size} bytes, far more than any token record (td-token reads at most ${MAX_TOKEN_FILE_BYTES}); it is not a token file. move it away and run 'td-token login', or choose another place with --token-file`,
+    );
+  }
+}
+
+/**
+ * The file's text, read into a buffer sized by its stats (`size`), refusing a file that grew
+ * past `max` bytes since it was looked at.
+ */
+async function readAtMost(
+  handle: fsp.FileHandle,
+  path: string,
+  size: number,
+  max: number,
+): Promise<string> {
+  let buffer = Buffer.allocUnsafe(Math.min(size, max) + 1);
+  let length = 0;
+  for (;;) {
+    const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
+    if (bytesRead === 0) break;
+    length += bytesRead;
+    if (length > max) {
+      throw new StoreError(
+        'invalid_token_file',
+        `the token file ${path} is over ${max} bytes, far more than any token record; it is not a token file. move it away and run 'td-token login', or choose another place with --token-file`,
+      );
+    }
+    if (length === buffer.length) {
+      const bigger = Buffer.allocUnsafe(Math.min(buffer.length * 2, max + 1));
+      buffer.copy(bigger, 0, 0, length);
+      buffer = bigger;
+    }
+  }
+  return buffer.toString('utf8', 0, length);
 }
 
 function defaultWarning(message: string): void {
@@ -84,6 +144,7 @@ export class FileStore implements TokenStore {
   #revisionAt = Number.NEGATIVE_INFINITY;
   #revision = '';
   #warned = new Set<string>();
+  #bound: string | undefined;
 
   constructor(path: string, options: FileStoreOptions = {}) {
     if (typeof path !== 'string' || path === '') {
@@ -100,37 +161,46 @@ export class FileStore implements TokenStore {
     this.#interval = interval;
   }
 
-  /** Read and check the token file; undefined when it does not exist. */
+  /**
+   * Read and check the token file; undefined when it does not exist. A symbolic link, anything
+   * but a regular file (a FIFO, a folder, a device) and a file over {@link MAX_TOKEN_FILE_BYTES}
+   * are refused at once, without reading (a FIFO would block, a huge file fill the memory).
+   */
   async load(): Promise<TokenRecord | undefined> {
     const path = this.location;
     let text: string;
     let stats: Stats;
     try {
-      const handle = await fsp.open(path, 'r');
+      const handle = await fsp.open(path, READ_FLAGS);
       try {
         stats = await handle.stat();
-        text = await handle.readFile('utf8');
+        refuseUnusual(path, stats);
+        text = await readAtMost(handle, path, stats.size, MAX_TOKEN_FILE_BYTES);
       } finally {
         await handle.close();
       }
     } catch (cause) {
-      if ((cause as NodeJS.ErrnoException).code === 'ENOENT') {
+      const code = (cause as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') {
         this.#noteOwn(undefined);
         return undefined;
       }
+      if (cause instanceof StoreError) throw cause;
+      if (code === 'ELOOP' || code === 'EMLINK') await this.#refuseLink();
       throw fileStoreError('read the token file', path, cause);
     }
     this.#checkMode(stats);
     // The revision of exactly the version read (files are only ever replaced, never rewritten).
     this.#revisionAt = monotonicMs();
     this.#revision = revisionOf(stats);
-    return parseTokenRecord(await this.#codec.decode(text, path), path);
+    return decodeRecord(this.#codec, text, path, this.#binding());
   }
 
   /** Replace the token file atomically. */
   async save(record: TokenRecord): Promise<void> {
-    const text = await this.#encode(record);
+    const text = await encodeRecord(this.#codec, record, this.#binding());
     await ensureFolder(dirname(this.location));
+    await this.#refuseLink();
     const { ino } = await writeFileAtomic(this.location, text);
     this.#noteOwn(ino);
   }
@@ -141,8 +211,9 @@ export class FileStore implements TokenStore {
    * takes, so no holder's save lands in between.
    */
   async compareAndSave(expectedRefreshToken: string, record: TokenRecord): Promise<boolean> {
-    const text = await this.#encode(record);
+    const text = await encodeRecord(this.#codec, record, this.#binding());
     await ensureFolder(dirname(this.location));
+    await this.#refuseLink();
     return underGuard(this.lockPath, async () => {
       const current = await this.load();
       if (current?.refresh_token !== expectedRefreshToken) return false;
@@ -168,10 +239,13 @@ export class FileStore implements TokenStore {
   async lock(options?: LockOptions): Promise<StoreLock> {
     const resolved = resolveLockOptions(options);
     const held = await acquireFileLock(this.lockPath, this.location, resolved);
+    // What killed writers left beside the file: dead on this host, or older than a lock lives.
+    await sweepLitter(this.location, resolved.ttlMs).catch(() => undefined);
     return {
       save: async (record) => {
-        const text = await this.#encode(record);
+        const text = await encodeRecord(this.#codec, record, this.#binding());
         await ensureFolder(dirname(this.location));
+        await this.#refuseLink();
         let releaseGuard: (() => Promise<void>) | undefined;
         const { ino } = await writeFileAtomic(this.location, text, {
           beforeRename: async () => {
@@ -205,7 +279,6 @@ export class FileStore implements TokenStore {
    */
   async #removeLeftovers(): Promise<void> {
     const dir = dirname(this.location);
-    const prefix = `.${basename(this.location)}.`;
     let names: string[];
     try {
       names = await fsp.readdir(dir);
@@ -213,10 +286,38 @@ export class FileStore implements TokenStore {
       return;
     }
     for (const name of names) {
-      if (name.startsWith(prefix) && /^[0-9a-f]+\.tmp$/.test(name.slice(prefix.length))) {
-        await fsp.rm(join(dir, name), { force: true });
+      if (isSaveLeftover(this.location, name)) await fsp.rm(join(dir, name), { force: true });
+    }
+  }
+
+  /**
+   * Refuse a token file that is a symbolic link: a save would replace the link with a file and
+   * leave the link's target holding the old token (a stale copy for whatever reads it).
+   */
+  async #refuseLink(): Promise<void> {
+    const stats = await fsp.lstat(this.location).catch(() => undefined);
+    if (!stats?.isSymbolicLink()) return;
+    const target = await fsp.readlink(this.location).catch(() => undefined);
+    const real = target === undefined ? undefined : resolve(dirname(this.location), target);
+    throw new StoreError(
+      'store_error',
+      `the token file ${this.location} is a symbolic link${real ? ` (to ${real})` : ''}; td-token does not follow links for token files, so that a save never lands elsewhere or leaves a stale copy behind. use the real file: point --token-file at it${real ? ` (${shellQuote(real)})` : ''}, or replace the link with the file itself`,
+    );
+  }
+
+  /**
+   * The place an encrypted record is bound to: `file:` and the file's real path (its folder's
+   * links resolved, so every way of naming the folder binds alike).
+   */
+  #binding(): string {
+    if (this.#bound === undefined) {
+      try {
+        this.#bound = `file:${join(realpathSync(dirname(this.location)), basename(this.location))}`;
+      } catch {
+        return `file:${this.location}`;
       }
     }
+    return this.#bound;
   }
 
   #stat(): string {
@@ -241,11 +342,6 @@ export class FileStore implements TokenStore {
     this.#revision = ours ? now : `${now}:unseen`;
   }
 
-  async #encode(record: TokenRecord): Promise<string> {
-    const checked = validateTokenRecord(record, 'the record to save');
-    return this.#codec.encode(serializeTokenRecord(checked));
-  }
-
   #checkMode(stats: Stats): void {
     if (process.platform === 'win32') return;
     const folder = looseFolderWarning(dirname(this.location), 'the token file');
@@ -253,13 +349,11 @@ export class FileStore implements TokenStore {
       this.#warned.add(folder);
       this.#onWarning(folder);
     }
-    const mode = stats.mode & 0o777;
-    if ((mode & 0o077) === 0) return;
-    const key = `${stats.ino}:${mode}`;
+    const message = looseFileMessage('the token file', this.location, stats.mode);
+    if (message === undefined) return;
+    const key = `${stats.ino}:${stats.mode & 0o777}`;
     if (this.#warned.has(key)) return;
     this.#warned.add(key);
-    this.#onWarning(
-      `the token file ${this.location} can be read or changed by other users (mode ${mode.toString(8).padStart(4, '0')}). fix it: chmod 600 ${shellQuote(this.location)}`,
-    );
+    this.#onWarning(message);
   }
 }

@@ -65,3 +65,22 @@ export function isProcessAlive(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
+
+let cachedTag: string | undefined;
+
+/**
+ * A short tag (8 hex digits, FNV-1a of {@link hostIdentity}) that temporary files put in their
+ * names with the writer's pid, so that a sweeper can tell a dead writer's litter on this host
+ * (same tag, pid gone) from a live one's or another host's.
+ */
+export function hostTag(): string {
+  if (cachedTag === undefined) {
+    let hash = 0x811c9dc5;
+    for (const char of hostIdentity()) {
+      hash ^= char.charCodeAt(0);
+      hash = Math.imul(hash, 0x01000193) >>> 0;
+    }
+    cachedTag = hash.toString(16).padStart(8, '0');
+  }
+  return cachedTag;
+}

@@ -1,11 +1,13 @@
 /**
- * What every store's lock shares: defaults, the polling back-off, and the errors.
+ * What every store's lock shares: defaults, the polling back-off (util/backoff.ts), and the
+ * errors (`lock_timeout` for a lock not taken in time or lost).
  *
  * @internal
  * @module
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { StoreError } from '../errors.js';
+import { backoffMs } from '../util/backoff.js';
 import { randomHex } from '../util/random.js';
 import type { LockOptions } from './types.js';
 
@@ -44,8 +46,7 @@ export function newLockToken(): string {
  * many waiters do not poll in step, and never past the deadline.
  */
 export function pollDelayMs(attempt: number, deadline: number, now: number): number {
-  const base = Math.min(25, 2 * 2 ** Math.min(attempt, 4));
-  const jittered = base / 2 + Math.random() * base;
+  const jittered = backoffMs({ baseMs: 2, capMs: 25, attempt, jitter: 'centered' });
   return Math.max(0, Math.min(jittered, deadline - now));
 }
 
@@ -94,12 +95,25 @@ export function waitForRelease(
   });
 }
 
-/** The error for a lock not taken within `waitMs`. */
-export function lockTimeoutError(location: string, waitMs: number, holder?: string): StoreError {
-  const held = holder ? ` (held by ${holder})` : '';
+/** What a `lock_timeout` error may say beyond the store and the wait. */
+export interface LockTimeoutDetails {
+  /** Who holds the lock, for people (`pid 12 on host until ...`). */
+  holder?: string | undefined;
+  /** The fix (default: try again later; a dead holder's lock expires by itself). */
+  fix?: string | undefined;
+}
+
+/** The error for a lock not taken within `waitMs`: every store's one message. */
+export function lockTimeoutError(
+  location: string,
+  waitMs: number,
+  details: LockTimeoutDetails = {},
+): StoreError {
+  const held = details.holder ? ` (held by ${details.holder})` : '';
+  const fix = details.fix ?? "try again later (a dead holder's lock expires by itself)";
   return new StoreError(
     'lock_timeout',
-    `could not take the lock on ${location} within ${waitMs} ms${held}. another td-token process is refreshing; try again, or raise the lock wait time`,
+    `could not take the lock on ${location} within ${waitMs} ms${held}. another td-token process is using it; ${fix}`,
   );
 }
 

@@ -80,7 +80,11 @@ export class MemoryStore implements TokenStore {
         this.#holder = holder;
         return this.#storeLock(holder);
       }
-      if (now >= deadline) throw lockTimeoutError(this.location, waitMs, 'this process');
+      if (now >= deadline)
+        throw lockTimeoutError(this.location, waitMs, {
+          holder: 'this process',
+          fix: 'try again, or raise the lock wait time',
+        });
       const until = Math.min(deadline, this.#holder.expiresAt);
       await waitForRelease(this.#waiters, until - now, signal);
     }

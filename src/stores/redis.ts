@@ -19,20 +19,26 @@
  * `compareAndSave` reads the record, compares its refresh token, and saves with a Lua script
  * only if the key still holds exactly the text it read.
  *
+ * With a codec (`createStore`'s `encryption`: a passphrase or a key file), the key holds the same
+ * AES-256-GCM envelope as an encrypted token file, so a shared Redis (its dumps, its replicas,
+ * whoever can `GET`) never holds a plain refresh token.
+ *
  * @module
  */
 import { randomBytes } from 'node:crypto';
 import { ConfigError, StoreError } from '../errors.js';
 import type { TokenRecord } from '../token.js';
-import { parseTokenRecord, serializeTokenRecord, validateTokenRecord } from '../token.js';
-import { plainCodec, type RecordCodec } from './codec.js';
+import { backoffMs } from '../util/backoff.js';
+import { decodeRecord, encodeRecord, plainCodec, type RecordCodec } from './codec.js';
 import {
   lockLostError,
+  lockTimeoutError,
   newLockToken,
   pollDelayMs,
   resolveLockOptions,
   waitForRelease,
 } from './lock-wait.js';
+import { loadOptionalPackage } from './optional-package.js';
 import { isRedisUrl, maskRedisUrl } from './redis-url.js';
 import type { LockOptions, StoreLock, TokenStore } from './types.js';
 
@@ -80,7 +86,7 @@ export type RedisClientConstructor = new (
 export interface RedisStoreOptions {
   /** Key prefix (default `td-token`). */
   keyPrefix?: string | undefined;
-  /** How the record's text is stored (plain by default). */
+  /** How the record's text is stored (plain by default; `createEncryptingCodec` encrypts it). */
   codec?: RecordCodec | undefined;
   /** How long to wait for the server when connecting, ms (default 5000). */
   connectTimeoutMs?: number | undefined;
@@ -115,29 +121,19 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0`;
 
-let loaded: Promise<RedisClientConstructor> | undefined;
-
 /** Load ioredis once, only when the Redis store is chosen. */
 export function loadIoredis(): Promise<RedisClientConstructor> {
-  loaded ??= import('ioredis').then(
+  return loadOptionalPackage(
+    'ioredis',
+    'redis',
+    () => import('ioredis'),
     (mod) => {
-      const m = mod as unknown as {
-        Redis?: RedisClientConstructor;
-        default?: RedisClientConstructor;
-      };
+      const m = mod as { Redis?: RedisClientConstructor; default?: RedisClientConstructor };
       const ctor = m.Redis ?? m.default;
       if (typeof ctor !== 'function') throw new Error('ioredis exports no Redis class');
       return ctor;
     },
-    (cause: unknown) => {
-      loaded = undefined;
-      throw new ConfigError(
-        'the redis store needs the ioredis package, which is not installed. install it: npm install ioredis',
-        { cause },
-      );
-    },
   );
-  return loaded;
 }
 
 /**
@@ -180,6 +176,8 @@ export class RedisStore implements TokenStore {
   readonly #client: RedisClient;
   readonly #subscriber: RedisClient;
   readonly #codec: RecordCodec;
+  /** The place an encrypted record is bound to: its key (the server may move; the key stays). */
+  readonly #binding: string;
   readonly #id = randomBytes(8).toString('hex');
   readonly #server: string;
   #counter = 0;
@@ -217,7 +215,7 @@ export class RedisStore implements TokenStore {
       commandTimeout: options.commandTimeoutMs ?? 10_000,
       maxRetriesPerRequest: 1,
       autoResubscribe: false,
-      retryStrategy: (times: number) => Math.min(50 * 2 ** times, 2000),
+      retryStrategy: (times: number) => backoffMs({ baseMs: 50, capMs: 2000, attempt: times }),
     });
     const subscriber = client.duplicate();
     for (const c of [client, subscriber]) c.on('error', () => undefined);
@@ -255,6 +253,7 @@ export class RedisStore implements TokenStore {
     this.lockKey = `${prefix}:${profile}:lock`;
     this.channel = `${prefix}:${profile}:events`;
     this.location = `${server} (key ${this.tokenKey})`;
+    this.#binding = `redis:${this.tokenKey}`;
     subscriber.on('message', (channel: string, text: string) => this.#onMessage(channel, text));
   }
 
@@ -273,12 +272,12 @@ export class RedisStore implements TokenStore {
   async load(): Promise<TokenRecord | undefined> {
     const text = await this.#call('read', () => this.#client.get(this.tokenKey));
     if (text === null) return undefined;
-    return parseTokenRecord(await this.#codec.decode(text, this.location), this.location);
+    return decodeRecord(this.#codec, text, this.location, this.#binding);
   }
 
   /** Replace the record (and tell other processes). */
   async save(record: TokenRecord): Promise<void> {
-    const text = await this.#encode(record);
+    const text = await encodeRecord(this.#codec, record, this.#binding);
     await this.#call('write', () =>
       this.#client
         .multi()
@@ -293,15 +292,12 @@ export class RedisStore implements TokenStore {
    * compare, then save with a script that acts only if the key still holds the text read.
    */
   async compareAndSave(expectedRefreshToken: string, record: TokenRecord): Promise<boolean> {
-    const text = await this.#encode(record);
+    const text = await encodeRecord(this.#codec, record, this.#binding);
     // Another writer's save between the read and the script: look again (a few times).
     for (let attempt = 0; attempt < 5; attempt++) {
       const current = await this.#call('read', () => this.#client.get(this.tokenKey));
       if (current === null) return false;
-      const stored = parseTokenRecord(
-        await this.#codec.decode(current, this.location),
-        this.location,
-      );
+      const stored = await decodeRecord(this.#codec, current, this.location, this.#binding);
       if (stored.refresh_token !== expectedRefreshToken) return false;
       const saved = await this.#call('write', () =>
         this.#client.eval(
@@ -359,16 +355,13 @@ export class RedisStore implements TokenStore {
       if (ok === 'OK') break;
       const now = Date.now();
       if (now >= deadline) {
-        throw new StoreError(
-          'lock_timeout',
-          `could not take the lock on ${this.location} within ${waitMs} ms. another td-token process is using it; try again later (a dead holder's lock expires by itself)`,
-        );
+        throw lockTimeoutError(this.location, waitMs);
       }
       await waitForRelease(this.#waiters, pollDelayMs(attempt, deadline, now), signal);
     }
     return {
       save: async (record) => {
-        const text = await this.#encode(record);
+        const text = await encodeRecord(this.#codec, record, this.#binding);
         const saved = await this.#call('write', () =>
           this.#client.eval(
             FENCED_SAVE,
@@ -455,11 +448,6 @@ export class RedisStore implements TokenStore {
 
   #message(op: EventMessage['op']): string {
     return JSON.stringify({ from: this.#id, op } satisfies EventMessage);
-  }
-
-  async #encode(record: TokenRecord): Promise<string> {
-    const checked = validateTokenRecord(record, 'the record to save');
-    return this.#codec.encode(serializeTokenRecord(checked));
   }
 
   async #call<T>(action: string, fn: () => Promise<T>): Promise<T> {

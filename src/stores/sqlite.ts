@@ -18,23 +18,24 @@
  *
  * @module
  */
-import { promises as fsp, statSync } from 'node:fs';
+import { promises as fsp, realpathSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { ConfigError, StoreError } from '../errors.js';
+import { StoreError } from '../errors.js';
 import type { TokenRecord } from '../token.js';
-import { parseTokenRecord, serializeTokenRecord, validateTokenRecord } from '../token.js';
-import { ensureFolder, FILE_MODE, fileStoreError, shellQuote } from './atomic-file.js';
-import { plainCodec, type RecordCodec } from './codec.js';
-import { looseFolderWarning } from './folder-mode.js';
+import { ensureFolder, FILE_MODE, fileStoreError } from './atomic-file.js';
+import { decodeRecord, encodeRecord, plainCodec, type RecordCodec } from './codec.js';
+import { looseFileMessage, looseFolderWarning } from './folder-mode.js';
 import { hostIdentity, isHolderDead } from './host-id.js';
 import {
   lockLostError,
+  lockTimeoutError,
   newLockToken,
   pollDelayMs,
   resolveLockOptions,
   sleepFor,
 } from './lock-wait.js';
+import { loadOptionalPackage } from './optional-package.js';
 import type { LockOptions, StoreLock, TokenStore } from './types.js';
 
 /**
@@ -111,30 +112,16 @@ CREATE TABLE IF NOT EXISTS locks (
 /** Databases made before `locks.host_id` existed get it added; this one error means it is there. */
 const ADD_HOST_ID = 'ALTER TABLE locks ADD COLUMN host_id TEXT';
 
-let loaded: Promise<SqliteDatabaseConstructor> | undefined;
-
 /** Load better-sqlite3 once, only when the SQLite store is chosen. */
 export function loadBetterSqlite3(): Promise<SqliteDatabaseConstructor> {
-  loaded ??= import('better-sqlite3').then(
+  return loadOptionalPackage(
+    'better-sqlite3',
+    'sqlite',
+    () => import('better-sqlite3'),
     (mod) =>
-      (mod as unknown as { default?: SqliteDatabaseConstructor }).default ??
-      (mod as unknown as SqliteDatabaseConstructor),
-    (cause: unknown) => {
-      loaded = undefined;
-      const code = (cause as NodeJS.ErrnoException).code;
-      if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
-        throw new ConfigError(
-          'the sqlite store needs the better-sqlite3 package, which is not installed. install it: npm install better-sqlite3',
-          { cause },
-        );
-      }
-      throw new ConfigError(
-        'the better-sqlite3 package could not be loaded (built for another Node.js version?). rebuild it: npm rebuild better-sqlite3',
-        { cause },
-      );
-    },
+      (mod as { default?: SqliteDatabaseConstructor }).default ??
+      (mod as SqliteDatabaseConstructor),
   );
-  return loaded;
 }
 
 function sqliteError(action: string, location: string, cause: unknown): StoreError {
@@ -193,6 +180,8 @@ export class SqliteStore implements TokenStore {
   readonly profile: string;
   readonly #db: Database;
   readonly #codec: RecordCodec;
+  /** The place an encrypted record is bound to: the database's real path and the profile. */
+  readonly #binding: string;
   readonly #dataVersion: Statement<[], number>;
   readonly #selectRecord: Statement<[string], { record: string; revision: number }>;
   readonly #upsert: Statement<[string, string, number], unknown>;
@@ -265,6 +254,7 @@ export class SqliteStore implements TokenStore {
     this.profile = profile;
     this.location = location;
     this.#codec = codec;
+    this.#binding = `sqlite:${realPathOf(path)}#${profile}`;
     this.#dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
     this.#selectRecord = db.prepare('SELECT record, revision FROM tokens WHERE profile = ?');
     this.#upsert = db.prepare(
@@ -298,7 +288,7 @@ export class SqliteStore implements TokenStore {
    * in one statement, so no other writer's save lands in between.
    */
   async compareAndSave(expectedRefreshToken: string, record: TokenRecord): Promise<boolean> {
-    const text = await this.#encode(record);
+    const text = await encodeRecord(this.#codec, record, this.#binding);
     // Another writer's save between the read and the update: look again (a few times).
     for (let attempt = 0; attempt < 5; attempt++) {
       const current = await this.#read();
@@ -330,9 +320,8 @@ export class SqliteStore implements TokenStore {
       throw sqliteError('read', this.location, cause);
     }
     if (row === undefined) return undefined;
-    const text = await this.#codec.decode(row.record, this.location);
     return {
-      record: parseTokenRecord(text, this.location),
+      record: await decodeRecord(this.#codec, row.record, this.location, this.#binding),
       revision: row.revision,
       text: row.record,
     };
@@ -340,7 +329,7 @@ export class SqliteStore implements TokenStore {
 
   /** Replace the profile's record in one transaction. */
   async save(record: TokenRecord): Promise<void> {
-    const text = await this.#encode(record);
+    const text = await encodeRecord(this.#codec, record, this.#binding);
     try {
       this.#upsert.run(this.profile, text, Date.now());
     } catch (cause) {
@@ -389,13 +378,11 @@ export class SqliteStore implements TokenStore {
       }
       const now = Date.now();
       if (now >= deadline) {
-        const by = holder
-          ? ` (held by pid ${holder.pid ?? '?'} on ${holder.host ?? '?'} until ${new Date(holder.expires_at).toISOString()})`
-          : '';
-        throw new StoreError(
-          'lock_timeout',
-          `could not take the lock on ${this.location} within ${waitMs} ms${by}. another td-token process is using it; try again later (a dead holder's lock expires by itself)`,
-        );
+        throw lockTimeoutError(this.location, waitMs, {
+          holder: holder
+            ? `pid ${holder.pid ?? '?'} on ${holder.host ?? '?'} until ${new Date(holder.expires_at).toISOString()}`
+            : undefined,
+        });
       }
       await sleepFor(pollDelayMs(attempt, deadline, now), signal);
     }
@@ -408,7 +395,7 @@ export class SqliteStore implements TokenStore {
     });
     return {
       save: async (record) => {
-        const text = await this.#encode(record);
+        const text = await encodeRecord(this.#codec, record, this.#binding);
         try {
           fencedSave.immediate(text, Date.now());
         } catch (cause) {
@@ -433,10 +420,13 @@ export class SqliteStore implements TokenStore {
     this.#closed = true;
     retire(this.#db, this);
   }
+}
 
-  async #encode(record: TokenRecord): Promise<string> {
-    const checked = validateTokenRecord(record, 'the record to save');
-    return this.#codec.encode(serializeTokenRecord(checked));
+function realPathOf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
   }
 }
 
@@ -448,9 +438,6 @@ function checkMode(path: string, onWarning: ((message: string) => void) | undefi
   };
   const folder = looseFolderWarning(dirname(path), 'the token database');
   if (folder !== undefined) warn(folder);
-  const mode = statSync(path).mode & 0o777;
-  if ((mode & 0o077) === 0) return;
-  warn(
-    `the token database ${path} can be read or changed by other users (mode ${mode.toString(8).padStart(4, '0')}). fix it: chmod 600 ${shellQuote(path)}`,
-  );
+  const message = looseFileMessage('the token database', path, statSync(path).mode);
+  if (message !== undefined) warn(message);
 }

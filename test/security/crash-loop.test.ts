@@ -5,7 +5,8 @@
  * fault and a witness proxy that holds answers widen the moments inside a refresh.
  *
  * After every kill the store must parse and hold a refresh token the sandbox still accepts,
- * proven by a real refresh grant (one that does not rotate the token).
+ * proven by a real refresh grant (one that does not rotate the token). At the end, taking each
+ * file store's lock sweeps the killed victims' litter: only the token file is left.
  *
  * Where a kill lands is measured by the victim's own progress, not by the clock: after a random
  * number (0-2) of refreshes it reported done, plus a random part of the time one of its refreshes
@@ -468,6 +469,21 @@ describe('crash loop: SIGKILL during refreshes', () => {
       }
     }
 
+    // Taking the lock, as the next refresh does, sweeps what the killed victims left (their
+    // temporary files, half-made lock and guard files: dead writers on this host): the folder
+    // then holds the token file and nothing else.
+    let litter = 0;
+    for (const lane of lanes) {
+      if (lane.folder === undefined) continue;
+      litter += (await readdir(lane.folder)).filter((n) => n !== 'token.json').length;
+      const lock = await lane.store.lock();
+      await lock.release();
+      expect(
+        (await readdir(lane.folder)).sort(),
+        `file/${lane.mode}: only the token file is left once the lock was taken`,
+      ).toEqual(['token.json']);
+    }
+
     // A logout after all those crashes leaves no token on disk: neither the file nor leftovers.
     for (const lane of lanes) {
       if (lane.folder === undefined) continue;
@@ -488,7 +504,7 @@ describe('crash loop: SIGKILL during refreshes', () => {
         ` ('rotated' mode: ${tally.windowLosses} of its ${rotatedKills} kills landed between TD's renewal and the save, ${tally.windowLossesUnheld} of the ${tally.rotatedUnheld} with no answer held back)\n` +
         `crash loop: ${tally.proofs} refresh grants proved the stored token; the victims reported ${tally.refreshesDone} refreshes done (${tally.refreshesAwaited} awaited before a kill)` +
         ` and ${errors.length === 0 ? '0' : errors.map(([c, n]) => `${n} ${c}`).join(', ')} failed; the provider answered ${renewals} renewals;` +
-        ` ${tally.earlyKills} kills aimed at start-up (${tally.killedBeforeReady} landed before ready); ${tally.killedHoldingLock} left a file lock behind; ${leftovers} temporary files left`,
+        ` ${tally.earlyKills} kills aimed at start-up (${tally.killedBeforeReady} landed before ready); ${tally.killedHoldingLock} left a file lock behind; ${leftovers} temporary files left, ${litter} files beside the token files swept when the lock was taken`,
     );
     expect(tally.lost).toEqual([]);
     expect(tally.stalled).toEqual([]);
