@@ -21,6 +21,7 @@ import {
   isRefreshTokenExpiryKnown,
   type TokenRecord,
 } from './token.js';
+import { backoffMs } from './util/backoff.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -676,10 +677,11 @@ export class TokenManager extends EventEmitter<TokenManagerEvents> {
         }
         lockAttempts++;
         nextLockAttempt =
-          Date.now() + Math.min(LOCK_RETRY_MAX_MS, LOCK_RETRY_MS * 2 ** lockAttempts);
+          Date.now() +
+          backoffMs({ baseMs: LOCK_RETRY_MS, capMs: LOCK_RETRY_MAX_MS, attempt: lockAttempts });
       }
-      const base = Math.min(WATCH_MAX_MS, 2 ** Math.min(attempt, 4));
-      const ms = Math.max(0, Math.min(base / 2 + Math.random() * base, deadline - Date.now()));
+      const look = backoffMs({ baseMs: 1, capMs: WATCH_MAX_MS, attempt, jitter: 'centered' });
+      const ms = Math.max(0, Math.min(look, deadline - Date.now()));
       // Announced: a release means the lock is free now, so try it without the back-off.
       if (await changed.wait(ms)) nextLockAttempt = 0;
     }

@@ -8,10 +8,11 @@
  *
  * @module
  */
-import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
+import { writeFileAtomic, writePrivateFile } from '../stores/atomic-file.js';
 
 /** File names inside the certificate folder. */
 export const CERT_FILE_NAME = 'localhost-cert.pem';
@@ -81,19 +82,6 @@ async function readIfExists(path: string): Promise<string | undefined> {
     return await readFile(path, 'utf8');
   } catch (error) {
     if (isNodeError(error) && error.code === 'ENOENT') return undefined;
-    throw error;
-  }
-}
-
-/** Write a file whole or not at all: a temporary file in the same folder, then a rename. */
-async function writeAtomic(path: string, text: string, mode: number): Promise<void> {
-  const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    await writeFile(temporary, text, { mode, flag: 'wx' });
-    if (!isWindows) await chmod(temporary, mode);
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true });
     throw error;
   }
 }
@@ -173,8 +161,8 @@ export async function ensureCertificate(certDir: string): Promise<CertificateFil
     const { cert, key } = await generatePair(Date.now());
     // Key first: a crash between the two renames leaves a mismatched pair, which the next run
     // detects and replaces.
-    await writeAtomic(keyPath, key, 0o600);
-    await writeAtomic(certPath, cert, 0o644);
+    await writePrivateFile(keyPath, key, 'the login certificate key');
+    await writeFileAtomic(certPath, cert, { what: 'the login certificate', mode: 0o644 });
     return { cert, key, certPath, keyPath, created: true };
   } catch (cause) {
     if (cause instanceof ConfigError) throw cause;

@@ -6,6 +6,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { isTdTokenError } from '../errors.js';
+import { backoffMs } from '../util/backoff.js';
 
 /** How {@link withRetry} retries. */
 export interface RetryOptions {
@@ -65,8 +66,14 @@ export function backoffDelay(
 ): number {
   const retryAfter = isTdTokenError(error) ? error.retryAfterMs : undefined;
   if (retryAfter !== undefined) return Math.min(Math.max(0, retryAfter), options.maxDelayMs);
-  const exp = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (retry - 1));
-  return Math.min(options.maxDelayMs, Math.round(exp / 2 + (exp / 2) * options.random()));
+  const delay = backoffMs({
+    baseMs: options.baseDelayMs,
+    capMs: options.maxDelayMs,
+    attempt: retry - 1,
+    jitter: 'equal',
+    random: options.random,
+  });
+  return Math.min(options.maxDelayMs, Math.round(delay));
 }
 
 /**

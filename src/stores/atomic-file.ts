@@ -99,10 +99,12 @@ export interface AtomicWriteOptions {
   afterRename?: () => void | Promise<void>;
   /** What the file is, for errors (default `the token file`). */
   what?: string | undefined;
+  /** The file's mode (default 0600); only a file that holds no secret may be given more. */
+  mode?: number | undefined;
 }
 
 /**
- * Replace `path` with `data`, atomically and durably, mode 0600, and return the new file's inode
+ * Replace `path` with `data`, atomically and durably, mode 0600 (or `options.mode`), and return the new file's inode
  * number. The folder must exist. Errors
  * from the file system are `store_error`s naming the path and the fix; errors thrown by
  * `beforeRename` pass through unchanged.
@@ -123,6 +125,7 @@ export async function writeFileAtomic(
       constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY,
       FILE_MODE,
     );
+    if (options.mode !== undefined && options.mode !== FILE_MODE) await handle.chmod(options.mode);
     await handle.writeFile(data, typeof data === 'string' ? 'utf8' : undefined);
     await handle.sync();
     ino = (await handle.stat()).ino;
