@@ -173,7 +173,7 @@ export function createReloginRoutes(options: ReloginRoutesOptions): ReloginRoute
     if (state === undefined || !secretsEqual(state, link.state)) {
       return steps(
         link,
-        'That address is not from this link\'s login (an older one, perhaps). Press "Log in at" again below, then paste the address that tab ends on.',
+        `That address is not from this link's login (an older one, perhaps). Press "Log in at ${label}" again, then paste the address that tab ends on.`,
         pasted,
       );
     }

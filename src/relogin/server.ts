@@ -235,6 +235,7 @@ export async function startReloginPage(options: ReloginPageOptions): Promise<Rel
     server.once('error', (error) => reject(listenError(error, where)));
     server.listen({ host: listen.host, port: listen.port, exclusive: true }, () => resolve());
   });
+  server.on('error', (error) => log(`re-login page: ${describeError(error)}`));
   const port = (server.address() as AddressInfo).port;
   const names = [hostInUrl.toLowerCase()];
   const origin = port === 443 ? `https://${hostInUrl}` : `https://${hostInUrl}:${port}`;

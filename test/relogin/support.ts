@@ -60,9 +60,12 @@ export async function startPage(
     manager,
     provider,
     logs,
+    /** Stop the page; fails when a log line held anything shaped like a link or its secret. */
     async close() {
       await page.close();
       await manager.close();
+      const leak = logs.find((line) => /secret=|[A-Za-z0-9_-]{43}/.test(line));
+      if (leak !== undefined) throw new Error('a re-login page log line holds a link secret');
     },
   };
 }
