@@ -24,6 +24,8 @@ const DESCRIPTIONS: Record<Exclude<ConfigKey, 'profile'>, string> = {
   tokenUrl: "The token endpoint. Default: the provider's.",
   apiUrl: "The API's base URL. Default: the provider's.",
   scope: 'Space-separated scopes (generic only).',
+  refreshTokenLifetime:
+    "How long the server's refresh tokens live when its answers do not say, like 30d or 12h (generic only). Unset: unknown, shown as unknown and never warned about.",
   store: 'Where tokens are kept. Default: file. Any case.',
   storeUrl:
     "The store's location: a path (or file: URL) for file and sqlite, a redis:// or rediss:// URL for redis. A relative path is relative to this file's folder.",

@@ -7,7 +7,7 @@
  * @internal
  * @module
  */
-import { parseDuration } from '../cli/duration.js';
+import { parseDuration } from '../util/duration.js';
 import type { OptionTable } from '../cli/io.js';
 import { ConfigError } from '../errors.js';
 import { SCHWAB_THRESHOLDS_MS, TD_THRESHOLDS_MS } from './notifier.js';
