@@ -35,6 +35,13 @@ export {
   type ValueSource,
 } from './layers.js';
 export {
+  NOTIFY_ENV_NAMES,
+  NOTIFY_FILE_KEYS,
+  NOTIFY_FLAG_NAMES,
+  type NotifyConfig,
+  type NotifyKey,
+} from './notify.js';
+export {
   type ConfigInput,
   providerOptionsOf,
   type ResolvedConfig,

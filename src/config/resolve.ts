@@ -39,6 +39,7 @@ import {
   type Sourced,
   type ValueSource,
 } from './layers.js';
+import { type NotifyConfig, type NotifyKey, resolveNotify } from './notify.js';
 import { resolveStore } from './store.js';
 
 /** The outcome of {@link resolveConfig}. */
@@ -70,8 +71,13 @@ export interface ResolvedConfig {
   dotenvFile: string | undefined;
   /** The login server's certificate folder. */
   certDir: string;
+  /**
+   * The notification settings (`watch`, `refresh`), unparsed: `notifySettings` in
+   * `src/notify/cli-options.ts` reads them below its flags and variables.
+   */
+  notify: NotifyConfig;
   /** Where each value came from (`encryption`: the key file or passphrase in use). */
-  sources: Partial<Record<ConfigKey | 'encryption', ValueSource>>;
+  sources: Partial<Record<ConfigKey | NotifyKey | 'encryption', ValueSource>>;
   /** Things worth telling a person (unknown config keys, ignored values). */
   warnings: string[];
 }
@@ -351,6 +357,10 @@ export async function resolveConfig(input: ConfigInput): Promise<ResolvedConfig>
     { env, dotenv, baseFor, warnings },
     store.kind,
   );
+  const notify = resolveNotify(
+    { flags: input.flags, env, dotenv, file, profile, configFile },
+    sources,
+  );
   if (encryption !== undefined) {
     sources.encryption = encryption.source;
     if (store.kind !== 'memory') store.encryption = encryption.choice;
@@ -373,6 +383,7 @@ export async function resolveConfig(input: ConfigInput): Promise<ResolvedConfig>
     configFileFound: file !== undefined,
     dotenvFile: dotenv === undefined ? undefined : dotenvPath,
     certDir: inConfigDir.certDir(configDir),
+    notify,
     sources,
     warnings,
   };
