@@ -11,7 +11,7 @@
  * 5. defaults.
  *
  * This folder decides only which value wins and where it came from (`layers.ts`, `file.ts`,
- * `resolve.ts`, `store.ts`, `encryption.ts`). What a value means belongs to its owner: provider
+ * `resolve.ts`, `store.ts`, `encryption.ts`, `notify.ts`). What a value means belongs to its owner: provider
  * defaults and rules to `src/providers/defaults.ts`, store kinds and specs to `src/stores/`,
  * locations to `src/paths.ts`.
  *
