@@ -16,7 +16,7 @@ import { isTdTokenError, LoginRequiredError } from './errors.js';
 import type { RefreshEvent, RefreshTokenExpiringEvent, TokenManager } from './manager.js';
 import type { Notifier } from './notify/notifier.js';
 import { runCommand } from './notify/run-command.js';
-import type { TokenRecord } from './token.js';
+import { isRefreshTokenExpiryKnown, type TokenRecord } from './token.js';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -141,21 +141,20 @@ export async function runWatch(manager: TokenManager, options: WatchOptions = {}
     const key = record === undefined ? 'none' : String(record.refresh_token_expires_at);
     if (reloginDoneFor.has(key)) return;
     reloginDoneFor.add(key);
+    // An assumed expiry (a server that did not say) is no date to show.
+    const known = record !== undefined && isRefreshTokenExpiryKnown(record);
     const left = record === undefined ? 0 : Math.max(0, hoursLeft(record, now()));
     emit('warn', 'relogin_due', {
       reason,
-      hoursLeft: left,
-      ...(record === undefined
-        ? {}
-        : { refreshTokenExpiresAt: iso(record.refresh_token_expires_at) }),
+      hoursLeft: known || record === undefined ? left : null,
+      ...(known ? { refreshTokenExpiresAt: iso(record.refresh_token_expires_at) } : {}),
     });
     if (onReloginDue === undefined || onReloginDue === '') return;
     const result = await runCommand(
       onReloginDue,
       {
-        TD_TOKEN_REFRESH_EXPIRES_AT:
-          record === undefined ? '' : iso(record.refresh_token_expires_at),
-        TD_TOKEN_HOURS_LEFT: String(left),
+        TD_TOKEN_REFRESH_EXPIRES_AT: known ? iso(record.refresh_token_expires_at) : '',
+        TD_TOKEN_HOURS_LEFT: known || record === undefined ? String(left) : '',
       },
       commandTimeoutMs,
       signal,
@@ -228,17 +227,19 @@ export async function runWatch(manager: TokenManager, options: WatchOptions = {}
           renewalTriedFor.has(record.refresh_token_expires_at)
         ) {
           await reloginDue('renewal_failed', record);
-        } else if (leftMs < reloginWithinMs) {
+        } else if (leftMs < reloginWithinMs && isRefreshTokenExpiryKnown(record)) {
+          // An assumed expiry (the server never said) is a placeholder: nothing to warn of.
           await reloginDue('refresh_token_expiring', record);
         }
         failures = 0;
         notify((n) => n.refreshSucceeded());
         const nextRefreshAt = record.expires_at - manager.marginMs;
         waitMs = Math.max(SECOND, nextRefreshAt - t);
+        const knownExpiry = isRefreshTokenExpiryKnown(record);
         emit('info', 'fresh', {
           expiresAt: iso(record.expires_at),
-          refreshTokenExpiresAt: iso(record.refresh_token_expires_at),
-          hoursLeft: hoursLeft(record, t),
+          refreshTokenExpiresAt: knownExpiry ? iso(record.refresh_token_expires_at) : null,
+          hoursLeft: knownExpiry ? hoursLeft(record, t) : null,
           nextRefreshAt: iso(t + waitMs),
         });
       } catch (err) {

@@ -12,7 +12,8 @@
  * @internal
  * @module
  */
-import { describeStore, providerOptionsOf, type ResolvedConfig } from '../config.js';
+import { providerOptionsOf, type ResolvedConfig } from '../config/resolve.js';
+import { describeStore } from '../config/store.js';
 import { TokenManager, type TokenManagerOptions } from '../manager.js';
 import { createProvider } from '../providers/index.js';
 import type { Provider, ProviderOptions } from '../providers/types.js';

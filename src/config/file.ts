@@ -9,9 +9,18 @@ import { readFile } from 'node:fs/promises';
 import { parseEnv } from 'node:util';
 import { ConfigError } from '../errors.js';
 import { type ConfigKey, FILE_KEYS, type Layer, type Sourced } from './layers.js';
+import { NOTIFY_FILE_KEYS } from './notify.js';
 
 /** One section of the config file: the top level, or a profile's. */
-export type FileSection = Partial<Record<ConfigKey, string>>;
+export type FileSection = Partial<Record<ConfigKey, string>> & {
+  /** Notification targets: one string (separated by spaces or commas) or a list. */
+  notify?: string | readonly string[];
+  notifyBefore?: string;
+  notifyFailingAfter?: string;
+};
+
+/** Every setting a section may hold. */
+const SECTION_KEYS: readonly string[] = [...FILE_KEYS, ...NOTIFY_FILE_KEYS];
 
 /** The config file, read and checked. */
 export interface ConfigFile {
@@ -67,18 +76,28 @@ function readSection(
       const guess = nearest(key, [...allowed]);
       const hint =
         guess === undefined
-          ? `known settings: ${[...FILE_KEYS].join(', ')}`
-          : `did you mean "${where}${guess}"? known settings: ${[...FILE_KEYS].join(', ')}`;
+          ? `known settings: ${SECTION_KEYS.join(', ')}`
+          : `did you mean "${where}${guess}"? known settings: ${SECTION_KEYS.join(', ')}`;
       warnings.push(`${file}: ignoring unknown setting "${where}${key}". ${hint}`);
       continue;
     }
     if (key === 'profiles' || key === 'profile') continue;
+    // A list of notification targets; never show its values (they may hold secrets).
+    if (key === 'notify' && Array.isArray(value)) {
+      if (value.length === 0 || value.some((v) => typeof v !== 'string' || v.trim() === '')) {
+        throw new ConfigError(
+          `${file}: "${where}${key}" must be a non-empty string or a list of non-empty strings (notification targets). fix the value or remove the setting`,
+        );
+      }
+      section.notify = value.map((v: string) => v.trim());
+      continue;
+    }
     if (typeof value !== 'string' || value.trim() === '') {
       throw new ConfigError(
         `${file}: "${where}${key}" must be a non-empty string. fix the value or remove the setting`,
       );
     }
-    section[key as ConfigKey] = value.trim();
+    (section as Record<string, string>)[key] = value.trim();
   }
   return section;
 }
@@ -118,7 +137,7 @@ export async function readConfigFile(
       `the config file ${path} must hold a JSON object like {"clientId": "...", "profiles": {}}. fix it or remove it`,
     );
   }
-  const topAllowed = new Set<string>([...FILE_KEYS, ...TOP_LEVEL_ONLY_KEYS]);
+  const topAllowed = new Set<string>([...SECTION_KEYS, ...TOP_LEVEL_ONLY_KEYS]);
   const defaults = readSection(value, '', path, warnings, topAllowed);
   let profile: Sourced<string> | undefined;
   if (value['profile'] !== undefined) {
@@ -140,7 +159,7 @@ export async function readConfigFile(
         `${path}: "profiles" must be an object of named sections, like {"work": {"clientId": "..."}}. fix it or remove it`,
       );
     }
-    const sectionAllowed = new Set<string>(FILE_KEYS);
+    const sectionAllowed = new Set<string>(SECTION_KEYS);
     for (const [name, section] of Object.entries(rawProfiles)) {
       if (!isPlainObject(section)) {
         throw new ConfigError(

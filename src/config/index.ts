@@ -11,9 +11,9 @@
  * 5. defaults.
  *
  * This folder decides only which value wins and where it came from (`layers.ts`, `file.ts`,
- * `resolve.ts`, `store.ts`, `encryption.ts`). What a value means belongs to its owner: provider
- * defaults and rules to `src/providers/defaults.ts`, store kinds and specs to `src/stores/`,
- * locations to `src/paths.ts`.
+ * `resolve.ts`, `store.ts`, `encryption.ts`, `notify.ts`). What a value means belongs to its
+ * owner: provider defaults and rules to `src/providers/defaults.ts`, store kinds and specs to
+ * `src/stores/`, locations to `src/paths.ts`, notification targets to `src/notify/`.
  *
  * @module
  */
@@ -34,6 +34,13 @@ export {
   type SourceKind,
   type ValueSource,
 } from './layers.js';
+export {
+  NOTIFY_ENV_NAMES,
+  NOTIFY_FILE_KEYS,
+  NOTIFY_FLAG_NAMES,
+  type NotifyConfig,
+  type NotifyKey,
+} from './notify.js';
 export {
   type ConfigInput,
   providerOptionsOf,

@@ -31,6 +31,7 @@ export type ConfigKey =
   | 'tokenUrl'
   | 'apiUrl'
   | 'scope'
+  | 'refreshTokenLifetime'
   | 'profile'
   | 'store'
   | 'storeUrl'
@@ -54,6 +55,7 @@ export const FLAG_NAMES: Record<ConfigKey, string> = {
   tokenUrl: 'token-url',
   apiUrl: 'api-url',
   scope: 'scope',
+  refreshTokenLifetime: 'refresh-token-lifetime',
   profile: 'profile',
   store: 'store',
   storeUrl: 'store-url',
@@ -72,6 +74,7 @@ export const ENV_NAMES: Record<ConfigKey, readonly string[]> = {
   tokenUrl: ['TD_TOKEN_TOKEN_URL'],
   apiUrl: ['TD_TOKEN_API_URL'],
   scope: ['TD_TOKEN_SCOPE'],
+  refreshTokenLifetime: ['TD_TOKEN_REFRESH_TOKEN_LIFETIME'],
   profile: ['TD_TOKEN_PROFILE'],
   store: ['TD_TOKEN_STORE', 'TD_STORE_TOKENS'],
   storeUrl: ['TD_TOKEN_STORE_URL'],
@@ -93,6 +96,7 @@ export const FILE_KEYS: readonly ConfigKey[] = [
   'tokenUrl',
   'apiUrl',
   'scope',
+  'refreshTokenLifetime',
   'store',
   'storeUrl',
   'tokenFile',

@@ -22,11 +22,13 @@ import {
 } from '../providers/defaults.js';
 import type { ProviderName, ProviderOptions } from '../providers/types.js';
 import type { StoreSpec } from '../stores/spec.js';
+import { parseLongDuration } from '../util/duration.js';
 import { resolveEncryption } from './encryption.js';
 import { fileLayer, readConfigFile, readDotenv } from './file.js';
 import {
   type ConfigKey,
   defaultSource,
+  describeSource,
   ENV_NAMES,
   envLayer,
   flagLayer,
@@ -37,6 +39,7 @@ import {
   type Sourced,
   type ValueSource,
 } from './layers.js';
+import { type NotifyConfig, type NotifyKey, resolveNotify } from './notify.js';
 import { resolveStore } from './store.js';
 
 /** The outcome of {@link resolveConfig}. */
@@ -55,6 +58,8 @@ export interface ResolvedConfig {
   tokenUrl: string | undefined;
   apiUrl: string | undefined;
   scope: string | undefined;
+  /** Generic only: how long the server's refresh tokens live, ms; undefined: unknown. */
+  refreshTokenLifetimeMs: number | undefined;
   store: StoreSpec;
   /** The user's td-token config folder. */
   configDir: string;
@@ -66,8 +71,13 @@ export interface ResolvedConfig {
   dotenvFile: string | undefined;
   /** The login server's certificate folder. */
   certDir: string;
+  /**
+   * The notification settings (`watch`, `refresh`), unparsed: `notifySettings` in
+   * `src/notify/cli-options.ts` reads them below its flags and variables.
+   */
+  notify: NotifyConfig;
   /** Where each value came from (`encryption`: the key file or passphrase in use). */
-  sources: Partial<Record<ConfigKey | 'encryption', ValueSource>>;
+  sources: Partial<Record<ConfigKey | NotifyKey | 'encryption', ValueSource>>;
   /** Things worth telling a person (unknown config keys, ignored values). */
   warnings: string[];
 }
@@ -251,6 +261,32 @@ function resolveUrls(
   return urls;
 }
 
+/** The refresh token lifetime (generic only), ms. */
+function resolveRefreshTokenLifetime(
+  lookup: Lookup,
+  provider: ProviderChoice,
+  protocol: ProviderName,
+): number | undefined {
+  const sourced = lookup('refreshTokenLifetime');
+  if (!sourced) return undefined;
+  if (protocol !== 'generic') {
+    throw invalid(
+      sourced.source,
+      `sets the refresh token lifetime, which only the generic provider takes (the provider is ${provider}, whose lifetime td-token knows)`,
+      'remove it, or use it with --provider generic',
+    );
+  }
+  const ms = parseLongDuration(sourced.value, describeSource(sourced.source));
+  if (ms < 1000) {
+    throw invalid(
+      sourced.source,
+      `is "${sourced.value}", shorter than a second`,
+      "give how long the server's refresh tokens live, like 30d or 12h",
+    );
+  }
+  return ms;
+}
+
 function checkInput(input: ConfigInput): void {
   if (typeof input !== 'object' || input === null) throw new TypeError('"input" must be an object');
   if (typeof input.flags !== 'object' || input.flags === null)
@@ -310,6 +346,7 @@ export async function resolveConfig(input: ConfigInput): Promise<ResolvedConfig>
   const app = resolveApp(lookup, sources, provider, protocol, sandboxFlavor, configFile);
   const urls = resolveUrls(lookup, protocol);
   const scope = lookup('scope')?.value;
+  const refreshTokenLifetimeMs = resolveRefreshTokenLifetime(lookup, provider, protocol);
 
   // Relative paths in the config file are relative to its folder; others to the working folder.
   const baseFor = (source: ValueSource): string =>
@@ -319,6 +356,10 @@ export async function resolveConfig(input: ConfigInput): Promise<ResolvedConfig>
     lookup,
     { env, dotenv, baseFor, warnings },
     store.kind,
+  );
+  const notify = resolveNotify(
+    { flags: input.flags, env, dotenv, file, profile, configFile },
+    sources,
   );
   if (encryption !== undefined) {
     sources.encryption = encryption.source;
@@ -335,12 +376,14 @@ export async function resolveConfig(input: ConfigInput): Promise<ResolvedConfig>
     tokenUrl: urls.tokenUrl,
     apiUrl: urls.apiUrl,
     scope,
+    refreshTokenLifetimeMs,
     store,
     configDir,
     configFile,
     configFileFound: file !== undefined,
     dotenvFile: dotenv === undefined ? undefined : dotenvPath,
     certDir: inConfigDir.certDir(configDir),
+    notify,
     sources,
     warnings,
   };
@@ -354,5 +397,8 @@ export function providerOptionsOf(config: ResolvedConfig): ProviderOptions {
   if (config.tokenUrl !== undefined) options.tokenUrl = config.tokenUrl;
   if (config.apiUrl !== undefined) options.apiUrl = config.apiUrl;
   if (config.scope !== undefined) options.scope = config.scope;
+  if (config.refreshTokenLifetimeMs !== undefined) {
+    options.refreshTokenLifetime = config.refreshTokenLifetimeMs;
+  }
   return options;
 }

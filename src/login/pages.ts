@@ -127,7 +127,8 @@ export interface StatusView {
     | {
         accessTokenMasked: string;
         accessExpiresAt: number;
-        refreshExpiresAt: number;
+        /** Undefined when unknown: the server did not say, and td-token only assumed a date. */
+        refreshExpiresAt: number | undefined;
       }
     | undefined;
   /** Why the stored token could not be read, if it could not. */
@@ -149,6 +150,14 @@ function when(at: number, now: number): SafeHtml {
   return html`${localTime(at)} (${timeLeft(at, now)})`;
 }
 
+/** What the pages say of a refresh token whose expiry the server did not give. */
+export const UNKNOWN_REFRESH_EXPIRY = 'unknown (the server does not say)';
+
+/** The refresh token's expiry, or that it is unknown. */
+function refreshWhen(at: number | undefined, now: number): SafeHtml {
+  return at === undefined ? html`${UNKNOWN_REFRESH_EXPIRY}` : when(at, now);
+}
+
 /** `/`: logged in or not, when the tokens expire, and the buttons. */
 export function statusPage(view: StatusView): Page {
   const { token, now } = view;
@@ -158,12 +167,12 @@ export function statusPage(view: StatusView): Page {
   } else if (token === undefined) {
     state = html`<p>Not logged in: no token is stored yet.</p>`;
   } else {
-    const refreshExpired = token.refreshExpiresAt <= now;
+    const refreshExpired = token.refreshExpiresAt !== undefined && token.refreshExpiresAt <= now;
     state = html`<p>${refreshExpired ? 'The login has expired: log in again.' : 'Logged in.'}</p>
 <dl>
 <dt>Access token</dt><dd><code>${token.accessTokenMasked}</code></dd>
 <dt>Access token expires</dt><dd>${when(token.accessExpiresAt, now)}</dd>
-<dt>Refresh token expires</dt><dd>${when(token.refreshExpiresAt, now)}</dd>
+<dt>Refresh token expires</dt><dd>${refreshWhen(token.refreshExpiresAt, now)}</dd>
 </dl>`;
   }
   const body = html`<h1>td-token login</h1>
@@ -189,7 +198,8 @@ ${postButton('/shutdown', 'Stop this server', view.secret, { secondary: true })}
 export function successPage(view: {
   provider: string;
   accessExpiresAt: number;
-  refreshExpiresAt: number;
+  /** Undefined when unknown (the server did not say). */
+  refreshExpiresAt: number | undefined;
   stopping: boolean;
   now: number;
   /** The per-run secret (a login this run started): the Status link then carries it. */
@@ -199,7 +209,7 @@ export function successPage(view: {
 <p>td-token received and stored a token from ${view.provider}.</p>
 <dl>
 <dt>Access token expires</dt><dd>${when(view.accessExpiresAt, view.now)}</dd>
-<dt>Refresh token expires</dt><dd>${when(view.refreshExpiresAt, view.now)}</dd>
+<dt>Refresh token expires</dt><dd>${refreshWhen(view.refreshExpiresAt, view.now)}</dd>
 </dl>
 <p>${view.stopping ? 'The login server has stopped. You can close this tab.' : 'The login server keeps running as a status page.'}</p>
 ${view.stopping ? undefined : html`<div class="actions"><a class="button" id="status" href="${view.secret === undefined ? '/' : statusHref(view.secret)}">Status</a></div>`}`;

@@ -10,7 +10,7 @@
  */
 import { CallbackError } from '../errors.js';
 import type { Provider } from '../providers/types.js';
-import { maskToken, type TokenRecord } from '../token.js';
+import { isRefreshTokenExpiryKnown, maskToken, type TokenRecord } from '../token.js';
 import { timeLeft } from '../util/time.js';
 import type { LoginSite } from './address.js';
 import type { Completion, LoginFlow, LoginOutcome } from './flow.js';
@@ -40,7 +40,13 @@ import {
   usePostPage,
   wrongHostPage,
 } from './messages.js';
-import { type Page, statusPage, stoppedPage, successPage } from './pages.js';
+import {
+  type Page,
+  statusPage,
+  stoppedPage,
+  successPage,
+  UNKNOWN_REFRESH_EXPIRY,
+} from './pages.js';
 import { localTime } from './words.js';
 
 /** A request as the routes see it; `readForm` reads its small urlencoded body. */
@@ -95,6 +101,11 @@ function until(at: number, now: number): string {
   return `${localTime(at)} (${timeLeft(at, now)})`;
 }
 
+/** The refresh token's expiry for the pages; undefined when only assumed. */
+function refreshExpiry(record: TokenRecord): number | undefined {
+  return isRefreshTokenExpiryKnown(record) ? record.refresh_token_expires_at : undefined;
+}
+
 function page(p: Page, headers?: Record<string, string>, after?: () => void): Answer {
   return {
     page: p,
@@ -136,7 +147,7 @@ export function createLoginRoutes(options: LoginRoutesOptions): LoginRoutes {
       token = {
         accessTokenMasked: maskToken(record.access_token),
         accessExpiresAt: record.expires_at,
-        refreshExpiresAt: record.refresh_token_expires_at,
+        refreshExpiresAt: refreshExpiry(record),
       };
     }
     return statusPage({
@@ -188,14 +199,14 @@ export function createLoginRoutes(options: LoginRoutesOptions): LoginRoutes {
         const { record } = done;
         const now = Date.now();
         log(
-          `logged in to ${label}: the access token expires ${until(record.expires_at, now)}, the refresh token ${until(record.refresh_token_expires_at, now)}`,
+          `logged in to ${label}: the access token expires ${until(record.expires_at, now)}, ${isRefreshTokenExpiryKnown(record) ? `the refresh token ${until(record.refresh_token_expires_at, now)}` : `the refresh token's expiry is ${UNKNOWN_REFRESH_EXPIRY}`}`,
         );
         if (!finalPage) options.keptRunning();
         return page(
           successPage({
             provider: label,
             accessExpiresAt: record.expires_at,
-            refreshExpiresAt: record.refresh_token_expires_at,
+            refreshExpiresAt: refreshExpiry(record),
             stopping: finalPage,
             now,
             secret: offer,

@@ -1,15 +1,19 @@
 /**
  * The notification flags of `watch` and `refresh` (and the agent's): `--notify TARGET`
  * (repeatable), `--notify-before 72h,24h,2h` and `--notify-failing-after 30m`, with their
- * variables `TD_TOKEN_NOTIFY`, `TD_TOKEN_NOTIFY_BEFORE` and `TD_TOKEN_NOTIFY_FAILING_AFTER`.
- * Flags win over variables; a flag given replaces the variable as a whole.
+ * variables `TD_TOKEN_NOTIFY`, `TD_TOKEN_NOTIFY_BEFORE` and `TD_TOKEN_NOTIFY_FAILING_AFTER`,
+ * and below them the resolved configuration's `notify`, `notifyBefore` and `notifyFailingAfter`
+ * (from `.env` or the config file). Flags win over variables, variables over the configuration;
+ * a value given replaces the lower ones as a whole.
  *
  * @internal
  * @module
  */
-import { parseDuration } from '../cli/duration.js';
 import type { OptionTable } from '../cli/io.js';
-import { ConfigError } from '../errors.js';
+import { describeSource, type ValueSource } from '../config/layers.js';
+import type { NotifyConfig } from '../config/notify.js';
+import { ConfigError, isTdTokenError } from '../errors.js';
+import { parseLongDuration } from '../util/duration.js';
 import { SCHWAB_THRESHOLDS_MS, TD_THRESHOLDS_MS } from './notifier.js';
 import { type NotifyTarget, parseNotifyTarget, splitNotifyTargets } from './targets.js';
 
@@ -46,10 +50,38 @@ export interface NotifySettings {
 }
 
 /** A duration, also in days (`7d`). */
-function duration(value: string, flag: string): number {
-  const days = /^\s*(\d+(?:\.\d+)?)\s*d\s*$/.exec(value);
-  if (days?.[1] !== undefined) return parseDuration(`${Number(days[1]) * 24}h`, flag);
-  return parseDuration(value, flag);
+const duration = parseLongDuration;
+
+/** A value and the name of where it came from, for errors. */
+interface Given<T> {
+  value: T;
+  /** Undefined for a flag or variable (their errors name them already). */
+  source: ValueSource | undefined;
+}
+
+/** The first of: the flag, the variable, the configuration's value. */
+function given<T>(
+  flag: T | undefined,
+  variable: T | undefined,
+  configured: { value: T; source: ValueSource } | undefined,
+): Given<T> | undefined {
+  if (flag !== undefined) return { value: flag, source: undefined };
+  if (variable !== undefined) return { value: variable, source: undefined };
+  return configured;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+/** Run `parse`; a configured value's error also names where it came from (never the value). */
+function from<T>(source: ValueSource | undefined, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (source === undefined || !isTdTokenError(err)) throw err;
+    throw new ConfigError(`${describeSource(source)}: ${err.message}`, { cause: err });
+  }
 }
 
 function stringsOf(value: unknown): string[] | undefined {
@@ -59,8 +91,10 @@ function stringsOf(value: unknown): string[] | undefined {
 }
 
 /**
- * Read the notification flags and variables. `canRenew` picks the default lead times (TD's
- * refresh token renews itself, so 7 and 2 days; others 72, 24 and 2 hours).
+ * Read the notification flags and variables, and below them `config` (the resolved
+ * configuration's notification settings, from `.env` or the config file). `canRenew` picks the
+ * default lead times (TD's refresh token renews itself, so 7 and 2 days; others 72, 24 and 2
+ * hours).
  *
  * @throws ConfigError for a target or duration that does not parse (the target masked).
  */
@@ -68,28 +102,50 @@ export function notifySettings(
   values: Record<string, unknown>,
   env: NodeJS.ProcessEnv,
   canRenew: boolean,
+  config?: { notify: NotifyConfig } | undefined,
 ): NotifySettings {
-  const flags = stringsOf(values['notify']);
-  const specs = flags ?? splitNotifyTargets(env['TD_TOKEN_NOTIFY'] ?? '');
+  const configured = config?.notify;
+  const specsGiven = given<string | readonly string[]>(
+    stringsOf(values['notify']),
+    nonEmpty(env['TD_TOKEN_NOTIFY']),
+    configured?.notify,
+  );
+  const specs =
+    specsGiven === undefined
+      ? []
+      : typeof specsGiven.value === 'string'
+        ? splitNotifyTargets(specsGiven.value)
+        : specsGiven.value;
   const targets: NotifyTarget[] = [];
   for (const spec of specs) {
     if (spec.trim() === '')
       throw new ConfigError('--notify needs a target. give e.g. --notify desktop');
-    targets.push(parseNotifyTarget(spec));
+    targets.push(from(specsGiven?.source, () => parseNotifyTarget(spec)));
   }
-  const beforeText = stringsOf(values['notify-before'])?.[0] ?? env['TD_TOKEN_NOTIFY_BEFORE'];
+  const before = given(
+    stringsOf(values['notify-before'])?.[0],
+    nonEmpty(env['TD_TOKEN_NOTIFY_BEFORE']),
+    configured?.notifyBefore,
+  );
+  const beforeName =
+    before?.source === undefined ? '--notify-before' : describeSource(before.source);
   const thresholdsMs =
-    beforeText === undefined || beforeText.trim() === ''
+    before === undefined || before.value.trim() === ''
       ? [...(canRenew ? TD_THRESHOLDS_MS : SCHWAB_THRESHOLDS_MS)]
-      : beforeText
+      : before.value
           .split(/[\s,]+/)
           .filter((s) => s !== '')
-          .map((s) => duration(s, '--notify-before'));
-  const failingText =
-    stringsOf(values['notify-failing-after'])?.[0] ?? env['TD_TOKEN_NOTIFY_FAILING_AFTER'];
+          .map((s) => duration(s, beforeName));
+  const failing = given(
+    stringsOf(values['notify-failing-after'])?.[0],
+    nonEmpty(env['TD_TOKEN_NOTIFY_FAILING_AFTER']),
+    configured?.notifyFailingAfter,
+  );
+  const failingName =
+    failing?.source === undefined ? '--notify-failing-after' : describeSource(failing.source);
   const failingAfterMs =
-    failingText === undefined || failingText.trim() === ''
+    failing === undefined || failing.value.trim() === ''
       ? 30 * 60_000
-      : duration(failingText, '--notify-failing-after');
+      : duration(failing.value, failingName);
   return { targets, thresholdsMs, failingAfterMs };
 }

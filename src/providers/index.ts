@@ -122,6 +122,7 @@ export function createProvider(name: ProviderName, options: ProviderOptions): Pr
         scope: options.scope,
         clientAuth: options.clientAuth,
         pkce: options.pkce,
+        refreshTokenLifetimeMs: options.refreshTokenLifetime,
       });
   }
 }

@@ -8,15 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GLOBAL_OPTIONS } from '../../src/cli/options.js';
-import {
-  type ConfigKey,
-  DEFAULT_SANDBOX_FLAVOR,
-  ENV_NAMES,
-  FLAG_NAMES,
-  PASSPHRASE_ENV,
-  type ResolvedConfig,
-  resolveConfig,
-} from '../../src/config.js';
+import { type ConfigKey, ENV_NAMES, FLAG_NAMES, PASSPHRASE_ENV } from '../../src/config/layers.js';
+import { type ResolvedConfig, resolveConfig } from '../../src/config/resolve.js';
+import { DEFAULT_SANDBOX_FLAVOR } from '../../src/providers/defaults.js';
 
 interface Row {
   /** The row as written, for messages. */

@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type ConfigInput, resolveConfig } from '../../src/config.js';
+import { type ConfigInput, resolveConfig } from '../../src/config/resolve.js';
 import { ConfigError } from '../../src/errors.js';
 import { PROVIDER_DEFAULTS } from '../../src/providers/index.js';
 import { SANDBOX_DEFAULT_APPS } from '../../src/sandbox/index.js';

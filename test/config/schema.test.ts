@@ -9,11 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readConfigFile } from '../../src/config/file.js';
-import { FILE_KEYS } from '../../src/config/layers.js';
+import { FILE_KEYS as CONFIG_KEYS } from '../../src/config/layers.js';
+import { NOTIFY_FILE_KEYS } from '../../src/config/notify.js';
 import { configFileSchema } from '../../src/config/schema.js';
 import { PROFILE_NAME_PATTERN } from '../../src/paths.js';
 import { PROVIDER_CHOICES } from '../../src/providers/defaults.js';
 import { STORE_KINDS } from '../../src/stores/spec.js';
+
+/** Every setting a section of the config file may hold. */
+const FILE_KEYS = [...CONFIG_KEYS, ...NOTIFY_FILE_KEYS];
 
 const SCHEMA_FILE = new URL('../../docs/config.schema.json', import.meta.url);
 
@@ -70,6 +74,8 @@ describe('docs/config.schema.json', () => {
     const settings = Object.fromEntries(FILE_KEYS.map((key) => [key, 'x']));
     const top = { $schema: './config.schema.json', profile: 'work', ...settings };
     expect((await read({ ...top, profiles: { work: settings } })).warnings).toEqual([]);
+    const list = { notify: ['desktop', 'exec:true'] };
+    expect((await read({ ...list, profiles: { work: list } })).warnings).toEqual([]);
   });
 
   it('the reader warns about a key the schema does not name, and suggests the nearest', async () => {

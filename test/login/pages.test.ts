@@ -7,6 +7,7 @@ import {
   STYLE_HASH,
   statusPage,
   successPage,
+  UNKNOWN_REFRESH_EXPIRY,
 } from '../../src/login/pages.js';
 
 const hostile = `"><script>alert(1)</script><img src=x onerror='y'>&`;
@@ -103,5 +104,40 @@ describe('login pages', () => {
     expect(page.html).toContain(
       'td-token received and stored a token from the sandbox (schwab flavor).',
     );
+  });
+
+  it('says a refresh expiry the server did not give is unknown, and never calls it expired', () => {
+    const now = 10 * 86_400_000;
+    const status = statusPage({
+      provider: 'auth.example',
+      redirectUri: 'https://127.0.0.1:8182',
+      token: {
+        accessTokenMasked: 'abcd…(40 chars)',
+        accessExpiresAt: now + 1,
+        refreshExpiresAt: undefined,
+      },
+      canRefresh: true,
+      now,
+    }).html;
+    expect(status).toContain('<p>Logged in.</p>');
+    expect(status).toContain(`<dt>Refresh token expires</dt><dd>${UNKNOWN_REFRESH_EXPIRY}</dd>`);
+    const success = successPage({
+      provider: 'auth.example',
+      accessExpiresAt: now + 1,
+      refreshExpiresAt: undefined,
+      stopping: true,
+      now,
+    }).html;
+    expect(success).toContain(`<dt>Refresh token expires</dt><dd>${UNKNOWN_REFRESH_EXPIRY}</dd>`);
+    // A known expiry in the past is still an expired login.
+    const expired = statusPage({
+      provider: 'auth.example',
+      redirectUri: 'https://127.0.0.1:8182',
+      token: { accessTokenMasked: 'abcd…(40 chars)', accessExpiresAt: 1, refreshExpiresAt: 2 },
+      canRefresh: true,
+      now,
+    }).html;
+    expect(expired).toContain('The login has expired: log in again.');
+    expect(expired).not.toContain(UNKNOWN_REFRESH_EXPIRY);
   });
 });

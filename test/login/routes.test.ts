@@ -5,8 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import { loginSite, redirectTarget } from '../../src/login/address.js';
 import { createLoginFlow, type LoginOutcome } from '../../src/login/flow.js';
+import { UNKNOWN_REFRESH_EXPIRY } from '../../src/login/pages.js';
 import { type Answer, createLoginRoutes, type RouteRequest } from '../../src/login/routes.js';
 import { createProvider } from '../../src/providers/index.js';
+import type { TokenRecord } from '../../src/token.js';
 
 const SECRET = 'per-run-secret-of-the-routes-test-0123456789';
 const provider = createProvider('schwab', {
@@ -132,5 +134,41 @@ describe('login routes', () => {
     );
     expect(answer.page.status).toBe(409);
     expect(pageOf(await r.answer(request('GET', '/nowhere'))).page.status).toBe(404);
+  });
+
+  it("shows a stored login's assumed refresh expiry as unknown on the status page", async () => {
+    const now = Date.now();
+    const record: TokenRecord = {
+      access_token: 'access-token-of-the-routes-test-0123456789',
+      expires_at: now + 30 * 60_000,
+      refresh_token: 'refresh-token-of-the-routes-test-0123456789',
+      // Long past: an assumed date, which must neither show nor count as expired.
+      refresh_token_expires_at: now - 86_400_000,
+      refresh_token_expiry_assumed: true,
+      scope: 'api',
+      token_type: 'Bearer',
+    };
+    const page = async (stored: TokenRecord): Promise<string> => {
+      const r = createLoginRoutes({
+        provider,
+        label: 'auth.example',
+        site: loginSite(redirectTarget(provider.redirectUri)),
+        secret: SECRET,
+        flow: createLoginFlow(provider),
+        status: async () => stored,
+        keepRunning: true,
+        log: () => {},
+        isStopping: () => false,
+        stop: () => {},
+        keptRunning: () => {},
+      });
+      return pageOf(await r.answer(request('GET', '/'))).page.html;
+    };
+    const assumed = await page(record);
+    expect(assumed).toContain(`<dd>${UNKNOWN_REFRESH_EXPIRY}</dd>`);
+    expect(assumed).toContain('<p>Logged in.</p>');
+    const known = await page({ ...record, refresh_token_expiry_assumed: false });
+    expect(known).not.toContain(UNKNOWN_REFRESH_EXPIRY);
+    expect(known).toContain('The login has expired: log in again.');
   });
 });

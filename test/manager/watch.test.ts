@@ -212,6 +212,37 @@ describe('runWatch', () => {
     expect(lines.find((l) => l.event === 'relogin_command')?.['exitCode']).toBe(0);
   });
 
+  it('runs no re-login command for a refresh expiry it only assumed, and shows none', async () => {
+    current = await setup('schwab');
+    dir = await mkdtemp(join(tmpdir(), 'td-token-watch-'));
+    const out = join(dir, 'relogin.txt');
+    const { manager, sandbox, login } = current;
+    await manager.saveLogin({
+      ...login,
+      refresh_token_expires_at: sandbox.clock.now() + 10 * HOUR,
+      refresh_token_expiry_assumed: true,
+    });
+    const { lines } = await watch(current, 4, { onReloginDue: `echo due >> '${out}'` });
+    expect(events(lines)).not.toContain('relogin_due');
+    expect(events(lines)).not.toContain('refresh_token_expiring');
+    await expect(readFile(out, 'utf8')).rejects.toThrow();
+    const fresh = lines.filter((l) => l.event === 'fresh');
+    expect(fresh.length).toBeGreaterThan(0);
+    for (const line of fresh) {
+      expect(line['refreshTokenExpiresAt']).toBeNull();
+      expect(line['hoursLeft']).toBeNull();
+    }
+
+    // The same record with a known expiry 10 hours away calls for a re-login.
+    await manager.saveLogin({
+      ...login,
+      refresh_token_expires_at: sandbox.clock.now() + 10 * HOUR,
+    });
+    const known = await watch(current, 2, { onReloginDue: `echo due >> '${out}'` });
+    expect(events(known.lines)).toContain('relogin_due');
+    expect((await readFile(out, 'utf8')).trim()).toBe('due');
+  });
+
   it('renews a TD refresh token inside the window', async () => {
     current = await setup('tdameritrade', { renewWithinDays: 7 });
     advanceTo(current.sandbox, current.login.refresh_token_expires_at - 6 * DAY);

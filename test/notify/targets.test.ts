@@ -3,6 +3,8 @@
  * every error, lists split as TD_TOKEN_NOTIFY holds them, and the environment children get.
  */
 import { describe, expect, it } from 'vitest';
+import type { ValueSource } from '../../src/config/layers.js';
+import type { NotifyConfig } from '../../src/config/notify.js';
 import { ConfigError } from '../../src/errors.js';
 import { notifySettings } from '../../src/notify/cli-options.js';
 import { parseNotifyTarget, scrubTargets, splitNotifyTargets } from '../../src/notify/targets.js';
@@ -131,6 +133,77 @@ describe('notifySettings', () => {
     expect(custom.thresholdsMs).toEqual([3 * 86_400_000, 90 * 60_000, 20_000]);
     expect(custom.failingAfterMs).toBe(5 * 60_000);
     expect(() => notifySettings({ 'notify-before': 'soon' }, {}, false)).toThrow(ConfigError);
+  });
+
+  it("takes the configuration's values below the flags and the variables", () => {
+    const file = (key: string): ValueSource => ({
+      kind: 'config-file',
+      name: `config.json: profiles.work.${key}`,
+    });
+    const config: { notify: NotifyConfig } = {
+      notify: {
+        notify: { value: ['desktop', 'exec:echo configured'], source: file('notify') },
+        notifyBefore: { value: '7d,1h', source: file('notifyBefore') },
+        notifyFailingAfter: { value: '10m', source: file('notifyFailingAfter') },
+      },
+    };
+    const fromConfig = notifySettings({}, {}, false, config);
+    expect(fromConfig.targets.map((t) => t.kind)).toEqual(['desktop', 'exec']);
+    expect(fromConfig.thresholdsMs).toEqual([7 * 86_400_000, 3_600_000]);
+    expect(fromConfig.failingAfterMs).toBe(10 * 60_000);
+
+    const env = {
+      TD_TOKEN_NOTIFY: 'https://h.example/x',
+      TD_TOKEN_NOTIFY_BEFORE: '2h',
+      TD_TOKEN_NOTIFY_FAILING_AFTER: '1m',
+    };
+    const fromEnv = notifySettings({}, env, false, config);
+    expect(fromEnv.targets.map((t) => t.kind)).toEqual(['webhook']);
+    expect(fromEnv.thresholdsMs).toEqual([2 * 3_600_000]);
+    expect(fromEnv.failingAfterMs).toBe(60_000);
+
+    const flags = { notify: ['exec:true'], 'notify-before': '3h', 'notify-failing-after': '2m' };
+    const fromFlags = notifySettings(flags, env, false, config);
+    expect(fromFlags.targets.map((t) => t.kind)).toEqual(['exec']);
+    expect(fromFlags.thresholdsMs).toEqual([3 * 3_600_000]);
+    expect(fromFlags.failingAfterMs).toBe(2 * 60_000);
+
+    // A configured string is a list, split as the variable is.
+    const listed = notifySettings({}, {}, false, {
+      notify: { ...config.notify, notify: { value: 'desktop, exec:true', source: file('notify') } },
+    });
+    expect(listed.targets.map((t) => t.kind)).toEqual(['desktop', 'exec']);
+  });
+
+  it("names where a bad configured value came from, and never shows a target's secret", () => {
+    const source: ValueSource = { kind: 'config-file', name: 'config.json: profiles.work.notify' };
+    const bad = configError(() =>
+      notifySettings({}, {}, false, {
+        notify: {
+          notify: { value: [`smtps://me:${SMTP_PASSWORD}@mail.example:465`], source },
+          notifyBefore: undefined,
+          notifyFailingAfter: undefined,
+        },
+      }),
+    );
+    expect(bad.message).toMatch(/^config\.json: profiles\.work\.notify: /);
+    expect(bad.message).not.toContain(SMTP_PASSWORD);
+    expect(String(bad.cause)).not.toContain(SMTP_PASSWORD);
+    const slow = configError(() =>
+      notifySettings({}, {}, false, {
+        notify: {
+          notify: undefined,
+          notifyBefore: undefined,
+          notifyFailingAfter: {
+            value: 'soon',
+            source: { kind: 'dotenv', name: '.env: TD_TOKEN_NOTIFY_FAILING_AFTER' },
+          },
+        },
+      }),
+    );
+    expect(slow.message).toMatch(
+      /^\.env: TD_TOKEN_NOTIFY_FAILING_AFTER is "soon", which is not a duration/,
+    );
   });
 });
 

@@ -26,7 +26,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../../src/config.js';
+import { resolveConfig } from '../../src/config/resolve.js';
 import { ConfigError, StoreError, TdTokenError } from '../../src/errors.js';
 import { TokenManager } from '../../src/manager.js';
 import { createProvider } from '../../src/providers/index.js';

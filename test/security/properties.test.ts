@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../../src/config.js';
+import { resolveConfig } from '../../src/config/resolve.js';
 import { CallbackError, ConfigError, StoreError, TdTokenError } from '../../src/errors.js';
 import {
   parseCallbackUrl,

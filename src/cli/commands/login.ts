@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { describeStore } from '../../config.js';
+import { describeStore } from '../../config/store.js';
 import { ConfigError } from '../../errors.js';
 import type { TokenRecord } from '../../token.js';
 import { openContext } from '../context.js';

@@ -4,7 +4,7 @@
  * @internal
  * @module
  */
-import { describeStore } from '../../config.js';
+import { describeStore } from '../../config/store.js';
 import { openContext } from '../context.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
 import { EXIT, say } from '../io.js';

@@ -5,8 +5,9 @@
  * @internal
  * @module
  */
-import { DEFAULT_SANDBOX_FLAVOR, type ResolvedConfig, resolveConfig } from '../../config.js';
+import { type ResolvedConfig, resolveConfig } from '../../config/resolve.js';
 import { ensureCertificate } from '../../login/cert.js';
+import { DEFAULT_SANDBOX_FLAVOR } from '../../providers/defaults.js';
 import { UsageError } from '../failure.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
 import { EXIT, say, warn } from '../io.js';

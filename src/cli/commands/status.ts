@@ -6,7 +6,7 @@
  * @internal
  * @module
  */
-import { describeStore } from '../../config.js';
+import { describeStore } from '../../config/store.js';
 import { isTdTokenError } from '../../errors.js';
 import { maskToken, type TokenRecord } from '../../token.js';
 import { type Context, openContext } from '../context.js';
