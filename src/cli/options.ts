@@ -16,6 +16,7 @@ export const GLOBAL_OPTIONS: OptionTable = {
   'token-url': { type: 'string' },
   'api-url': { type: 'string' },
   scope: { type: 'string' },
+  'refresh-token-lifetime': { type: 'string' },
   'token-file': { type: 'string' },
   profile: { type: 'string' },
   store: { type: 'string' },
@@ -44,6 +45,9 @@ export const GLOBAL_HELP = `configuration flags (every command; also TD_TOKEN_* 
   --token-url URL        token endpoint (TD_TOKEN_TOKEN_URL)
   --api-url URL          API base URL (TD_TOKEN_API_URL)
   --scope SCOPES         scopes, generic provider only (TD_TOKEN_SCOPE)
+  --refresh-token-lifetime D
+                         how long the server's refresh tokens live when it does not say, like
+                         30d; generic provider only (TD_TOKEN_REFRESH_TOKEN_LIFETIME)
   --profile NAME         keeps several logins apart (TD_TOKEN_PROFILE; default "default")
   --store KIND           file | sqlite | redis | memory (TD_TOKEN_STORE; TD_STORE_TOKENS=false = memory)
   --store-url URL        file or database path, or redis:// URL (TD_TOKEN_STORE_URL)

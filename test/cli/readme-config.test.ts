@@ -9,7 +9,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GLOBAL_OPTIONS } from '../../src/cli/options.js';
 import { type ConfigKey, ENV_NAMES, FLAG_NAMES, PASSPHRASE_ENV } from '../../src/config/layers.js';
+import {
+  NOTIFY_ENV_NAMES,
+  NOTIFY_FILE_KEYS,
+  NOTIFY_FLAG_NAMES,
+  type NotifyKey,
+} from '../../src/config/notify.js';
 import { type ResolvedConfig, resolveConfig } from '../../src/config/resolve.js';
+import { NOTIFY_OPTIONS } from '../../src/notify/cli-options.js';
 import { DEFAULT_SANDBOX_FLAVOR } from '../../src/providers/defaults.js';
 
 interface Row {
@@ -89,12 +96,33 @@ const VALUES: Record<ConfigKey, string> = {
   tokenUrl: 'https://auth.example/token',
   apiUrl: 'https://api.example',
   scope: 'api',
+  refreshTokenLifetime: '30d',
   profile: 'readme',
   store: 'memory',
   storeUrl: 'tokens.json',
   tokenFile: 'token.json',
   encryptionKeyFile: 'key.bin',
   passphraseFile: 'passphrase.txt',
+};
+
+/** The app each key's test runs with: a generic one for a generic-only setting. */
+function appFor(key: ConfigKey): Record<string, string> {
+  return key === 'refreshTokenLifetime'
+    ? {
+        provider: 'generic',
+        clientId: VALUES.clientId,
+        authorizeUrl: VALUES.authorizeUrl,
+        tokenUrl: VALUES.tokenUrl,
+        redirectUri: VALUES.redirectUri,
+      }
+    : { clientId: VALUES.clientId, clientSecret: VALUES.clientSecret };
+}
+
+/** A value each notification setting accepts. */
+const NOTIFY_VALUES: Record<NotifyKey, string> = {
+  notify: 'desktop',
+  notifyBefore: '24h',
+  notifyFailingAfter: '10m',
 };
 
 /** What a variable is set to: the seed-era switch takes false, the others the key's value. */
@@ -135,9 +163,12 @@ function rowFor(key: ConfigKey): Row {
 describe("README's configuration table", () => {
   it('lists exactly the flags the configuration and the command line know', () => {
     const readme = rows.flatMap((row) => (row.flag === undefined ? [] : [row.flag])).sort();
-    expect(readme).toEqual(KEYS.map((key) => `--${FLAG_NAMES[key]}`).sort());
-    const cli = Object.keys(GLOBAL_OPTIONS)
-      .filter((name) => name !== 'help' && name !== 'version')
+    const notifyFlags = NOTIFY_FILE_KEYS.map((key) => `--${NOTIFY_FLAG_NAMES[key]}`);
+    expect(readme).toEqual([...KEYS.map((key) => `--${FLAG_NAMES[key]}`), ...notifyFlags].sort());
+    const cli = [
+      ...Object.keys(GLOBAL_OPTIONS).filter((name) => name !== 'help' && name !== 'version'),
+      ...Object.keys(NOTIFY_OPTIONS),
+    ]
       .map((name) => `--${name}`)
       .sort();
     expect(readme).toEqual(cli);
@@ -145,7 +176,11 @@ describe("README's configuration table", () => {
 
   it('lists exactly the environment variables the configuration reads', () => {
     const readme = rows.flatMap((row) => row.env).sort();
-    const code = [...Object.values(ENV_NAMES).flat(), PASSPHRASE_ENV].sort();
+    const code = [
+      ...Object.values(ENV_NAMES).flat(),
+      ...Object.values(NOTIFY_ENV_NAMES),
+      PASSPHRASE_ENV,
+    ].sort();
     expect(readme).toEqual(code);
   });
 
@@ -165,7 +200,7 @@ describe("README's configuration table", () => {
     const flag = FLAG_NAMES[key];
     const config = await resolve({
       flags: { [flag]: VALUES[key] },
-      file: { clientId: VALUES.clientId, clientSecret: VALUES.clientSecret },
+      file: appFor(key),
     });
     expect(config.sources[key]).toEqual({ kind: 'flag', name: `--${flag}` });
   });
@@ -175,7 +210,7 @@ describe("README's configuration table", () => {
     async (key, name) => {
       const config = await resolve({
         env: { [name]: envValue(name, key) },
-        file: { clientId: VALUES.clientId, clientSecret: VALUES.clientSecret },
+        file: appFor(key),
       });
       expect(config.sources[key]).toEqual({ kind: 'env', name });
       if (name === 'TD_STORE_TOKENS') expect(config.store.kind).toBe('memory');
@@ -184,11 +219,30 @@ describe("README's configuration table", () => {
 
   it.each(KEYS)('%s: the code honours its config-file key at the top level', async (key) => {
     const config = await resolve({
-      file: { clientId: VALUES.clientId, clientSecret: VALUES.clientSecret, [key]: VALUES[key] },
+      file: { ...appFor(key), [key]: VALUES[key] },
     });
     expect(config.warnings).toEqual([]);
     expect(config.sources[key]?.kind).toBe('config-file');
   });
+
+  it.each(NOTIFY_FILE_KEYS)(
+    '%s: its row names the flag of watch and refresh, the variable and the config key; the code honours each',
+    async (key) => {
+      const flag = `--${NOTIFY_FLAG_NAMES[key]}`;
+      const row = rows.find((r) => r.flag === flag);
+      if (row === undefined) throw new Error(`README.md's table has no row for ${flag}`);
+      expect(row.env, row.line).toEqual([NOTIFY_ENV_NAMES[key]]);
+      expect(row.key, row.line).toBe(key);
+      const value = NOTIFY_VALUES[key];
+      const fromFlag = await resolve({ flags: { [NOTIFY_FLAG_NAMES[key]]: value } });
+      expect(fromFlag.sources[key]).toEqual({ kind: 'flag', name: flag });
+      const fromEnv = await resolve({ env: { [NOTIFY_ENV_NAMES[key]]: value } });
+      expect(fromEnv.sources[key]).toEqual({ kind: 'env', name: NOTIFY_ENV_NAMES[key] });
+      const fromFile = await resolve({ file: { [key]: value } });
+      expect(fromFile.warnings).toEqual([]);
+      expect(fromFile.sources[key]?.kind).toBe('config-file');
+    },
+  );
 
   it('the passphrase variable encrypts the store', async () => {
     const config = await resolve({

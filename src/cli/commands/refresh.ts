@@ -75,7 +75,12 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
   const ctx = await openContext(io, args.values);
   let notifier: Notifier | undefined;
   try {
-    const settings = notifySettings(args.values, io.env, ctx.provider.canRenewRefreshToken);
+    const settings = notifySettings(
+      args.values,
+      io.env,
+      ctx.provider.canRenewRefreshToken,
+      ctx.config,
+    );
     rememberSecrets(...settings.targets.flatMap((t) => t.secrets));
     if (settings.targets.length > 0) {
       notifier = createNotifier({

@@ -63,7 +63,12 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
   const ctx = await openContext(io, args.values);
   let notifier: Notifier | undefined;
   try {
-    const settings = notifySettings(args.values, io.env, ctx.provider.canRenewRefreshToken);
+    const settings = notifySettings(
+      args.values,
+      io.env,
+      ctx.provider.canRenewRefreshToken,
+      ctx.config,
+    );
     rememberSecrets(...settings.targets.flatMap((t) => t.secrets));
     const line = (fields: Record<string, unknown>): void => {
       io.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...fields })}\n`);
