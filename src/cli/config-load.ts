@@ -20,19 +20,12 @@ export async function loadConfig(
   for (const w of config.warnings) warn(io, w);
   rememberSecrets(config.clientSecret);
   const store = config.store;
-  if (store.kind === 'file' || store.kind === 'sqlite')
-    rememberSecrets(store.encryption?.passphrase);
+  if (store.kind !== 'memory') rememberSecrets(store.encryption?.passphrase);
   return config;
 }
 
 /** The store spec for `createStore`, with warnings (a token file others can read) going to stderr. */
 export function storeSpec(store: StoreSpec, io: CliIO): StoreSpec {
   const onWarning = (message: string): void => warn(io, message);
-  switch (store.kind) {
-    case 'file':
-    case 'sqlite':
-      return { ...store, onWarning };
-    default:
-      return store;
-  }
+  return store.kind === 'memory' ? store : { ...store, onWarning };
 }

@@ -13,6 +13,7 @@ import { open } from 'node:fs/promises';
 import { ConfigError } from '../errors.js';
 import { resolvePath } from '../paths.js';
 import type { EncryptionOptions } from '../stores/crypto.js';
+import { storeDriver } from '../stores/registry.js';
 import type { StoreKind } from '../stores/types.js';
 import {
   describeSource,
@@ -23,13 +24,6 @@ import {
   type Sourced,
   type ValueSource,
 } from './layers.js';
-
-/**
- * The stores a configured key or passphrase encrypts. The Redis driver can encrypt too
- * (`encrypts` in the store registry); configuration does not ask it to yet, so a passphrase with
- * the Redis store is ignored with a warning, as before.
- */
-const ENCRYPTED_KINDS: readonly StoreKind[] = ['file', 'sqlite'];
 
 /** The most a passphrase file may hold. */
 const MAX_PASSPHRASE_FILE_BYTES = 65_536;
@@ -147,9 +141,11 @@ export async function resolveEncryption(
       `both ${describeSource(first.source)} and ${describeSource(second.source)} say how to encrypt the store. use one: a passphrase (${PASSPHRASE_ENV} or --passphrase-file) or a key file (--encryption-key-file)`,
     );
   }
-  if (!ENCRYPTED_KINDS.includes(storeKind)) {
+  // Which stores can encrypt is the stores' to say (the registry's `encrypts`): file, SQLite and
+  // Redis, so a shared Redis never holds a plain refresh token; memory cannot.
+  if (storeDriver(storeKind)?.encrypts !== true) {
     ctx.warnings.push(
-      `ignoring ${describeSource(first.source)}: td-token encrypts only the file and sqlite stores, not the ${storeKind} store`,
+      `ignoring ${describeSource(first.source)}: the ${storeKind} store keeps nothing at rest to encrypt`,
     );
     return undefined;
   }

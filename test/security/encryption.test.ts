@@ -898,7 +898,7 @@ describe('configuration', () => {
     expect(none.store).toEqual({ kind: 'file', path: join(cfgDir, 'tokens', 'default.json') });
   });
 
-  it('a passphrase and a key file from the same level is an error; redis ignores them with a warning', async () => {
+  it('a passphrase and a key file from the same level is an error; redis is encrypted too, memory ignores them with a warning', async () => {
     const both = await errorOf(
       resolveConfig(input({}, { TD_TOKEN_PASSPHRASE: 'p', TD_TOKEN_KEY_FILE: 'k.key' })),
     );
@@ -914,9 +914,13 @@ describe('configuration', () => {
       kind: 'redis',
       url: 'redis://127.0.0.1:6379',
       profile: 'default',
+      encryption: { passphrase: 'p' },
     });
-    expect(redis.warnings).toEqual([
-      'ignoring the environment variable TD_TOKEN_PASSPHRASE: td-token encrypts only the file and sqlite stores, not the redis store',
+    expect(redis.warnings).toEqual([]);
+    const memory = await resolveConfig(input({ store: 'memory' }, { TD_TOKEN_PASSPHRASE: 'p' }));
+    expect(memory.store).toEqual({ kind: 'memory' });
+    expect(memory.warnings).toEqual([
+      'ignoring the environment variable TD_TOKEN_PASSPHRASE: the memory store keeps nothing at rest to encrypt',
     ]);
     const empty = join(dir, 'empty.txt');
     await writeFile(empty, '\n');
