@@ -242,17 +242,17 @@ export function checkClock(answer: AuthorizeAnswer | Error): CheckResult {
   }
   // The Date header has whole seconds: allow for the truncation.
   const skew = answer.receivedAt - answer.date;
-  const shown = `${Math.abs(Math.round(skew / 1000))} s ${skew > 0 ? 'ahead' : 'behind'}`;
+  const shown = `${Math.abs(Math.round(skew / 1000))} s ${skew > 0 ? 'ahead of' : 'behind'} the provider's`;
   if (Math.abs(skew) - 1000 > MAX_SKEW_MS) {
     return fail(
       name,
-      `this computer's clock is ${shown} by the provider's Date header (more than ${MAX_SKEW_MS / 1000} s off): token lifetimes and refresh times will be wrong`,
+      `this computer's clock is ${shown} (by its Date header), more than ${MAX_SKEW_MS / 1000} s: token lifetimes and refresh times will be wrong`,
       'turn on time synchronisation (Linux: sudo timedatectl set-ntp true; macOS: System Settings > General > Date & Time > Set time automatically)',
     );
   }
   return pass(
     name,
-    `this computer's clock is within ${MAX_SKEW_MS / 1000} s of the provider's (${shown})`,
+    `this computer's clock is within ${MAX_SKEW_MS / 1000} s of the provider's (${shown} by its Date header)`,
   );
 }
 
