@@ -1,6 +1,7 @@
 /**
  * Logging in on a machine with no browser: print the authorize URL, let the person open it
- * anywhere, and read back the address the browser was redirected to (pasted from the address
+ * anywhere (on this computer when the login page is on loopback, as the sandbox's is), and read
+ * back the address the browser was redirected to (pasted from the address
  * bar even though that page failed to load). Without a terminal it never waits forever: the end
  * of input without a URL is an error at once, and a timeout bounds the wait in every case.
  *
@@ -9,15 +10,18 @@
 import { createInterface } from 'node:readline';
 import { CallbackError, TdTokenError } from '../errors.js';
 import {
+  type CallbackResult,
   cleanPastedText,
   createAuthorizationRequest,
-  exchangeAuthorizationCode,
+  exchangeCallback,
   looksLikeCallbackUrl,
   parseCallbackUrl,
 } from '../oauth/index.js';
 import type { Provider } from '../providers/types.js';
 import type { TokenRecord } from '../token.js';
-import { DEFAULT_LOGIN_TIMEOUT_MS, describeDuration } from './server.js';
+import { isLoopbackHost } from '../util/url.js';
+import { DEFAULT_LOGIN_TIMEOUT_MS } from './flow.js';
+import { describeDuration } from './words.js';
 
 /** Options of {@link manualLogin}. */
 export interface ManualLoginOptions {
@@ -27,6 +31,11 @@ export interface ManualLoginOptions {
   output: NodeJS.WritableStream;
   /** Whether a person is at a terminal: then a bad paste is asked again instead of failing. */
   isTTY: boolean;
+  /**
+   * Who the person logs in to, as the instructions name it (default: the provider's name), e.g.
+   * `the sandbox (schwab flavor)`, so a sandbox is never taken for a real account.
+   */
+  providerLabel?: string | undefined;
   /** Give up when no URL was given within this many ms (default 5 minutes). */
   timeoutMs?: number | undefined;
   fetch?: typeof fetch | undefined;
@@ -35,6 +44,15 @@ export interface ManualLoginOptions {
 
 /** How many bad pastes a person at a terminal may make before the login fails. */
 const MAX_ATTEMPTS = 5;
+
+/**
+ * Where the login page can be opened: on any machine, unless the provider's login page is on a
+ * loopback address (the sandbox), which only a browser on this computer can reach.
+ */
+function whereToOpen(authorizeUrl: URL): string {
+  if (!isLoopbackHost(authorizeUrl.hostname)) return 'Open this URL in a browser (on any machine):';
+  return `Open this URL in a browser on this computer: the login page is served on ${authorizeUrl.host}, which only this computer can reach.`;
+}
 
 /**
  * Log in by pasting the redirected URL. Resolves with the new token record; rejects with a
@@ -72,14 +90,18 @@ export async function manualLogin(
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
     throw new TypeError('"options.timeoutMs" must be a positive number');
   }
+  const label = options.providerLabel ?? provider.name;
+  if (typeof label !== 'string' || label === '') {
+    throw new TypeError('"options.providerLabel" must be a non-empty string');
+  }
   signal?.throwIfAborted();
 
   const request = createAuthorizationRequest(provider);
   const say = (text: string) => output.write(text);
   say(
     [
-      `To log in to ${provider.name} without a local login server:`,
-      '  1. Open this URL in a browser (on any machine):',
+      `To log in to ${label} without a local login server:`,
+      `  1. ${whereToOpen(request.url)}`,
       '',
       `     ${request.url.href}`,
       '',
@@ -159,9 +181,9 @@ export async function manualLogin(
         );
         return;
       }
-      let state: string | undefined;
+      let callback: CallbackResult;
       try {
-        state = parseCallbackUrl(text, request.state).state;
+        callback = parseCallbackUrl(text, request.state);
       } catch (error) {
         if (
           error instanceof CallbackError &&
@@ -176,8 +198,8 @@ export async function manualLogin(
       accepted = true;
       clearTimeout(timer);
       say('exchanging the code for a token...\n');
-      exchangeAuthorizationCode(provider, text, {
-        expectedState: state ?? request.state,
+      // The URL was read once, above: its checked code is exchanged as it is.
+      exchangeCallback(provider, callback, {
         codeVerifier: request.codeVerifier,
         fetch: options.fetch,
         signal,

@@ -8,6 +8,7 @@
 
 import { createHash } from 'node:crypto';
 import { timeLeft } from '../util/time.js';
+import { localTime } from './words.js';
 
 /** Escape text for HTML element content and double-quoted attribute values. */
 export function escapeHtml(value: unknown): string {
@@ -143,8 +144,9 @@ export interface StatusView {
   secret?: string | undefined;
 }
 
+/** A moment as the terminal shows it: this computer's local time, and the time left. */
 function when(at: number, now: number): SafeHtml {
-  return html`${new Date(at).toISOString()} (${timeLeft(at, now)})`;
+  return html`${localTime(at)} (${timeLeft(at, now)})`;
 }
 
 /** `/`: logged in or not, when the tokens expire, and the buttons. */

@@ -70,6 +70,14 @@ function queryOf(input: string | URL): string {
   return url.search.slice(1);
 }
 
+/**
+ * A callback URL's query, split once into the first raw (still percent-encoded) value of each
+ * name. Read it with {@link callbackState} and check it with {@link checkCallback}.
+ */
+export interface CallbackQuery {
+  readonly params: ReadonlyMap<string, string>;
+}
+
 /** Split a query into its first raw (still encoded) value per name. */
 function parseQuery(query: string): Map<string, string> {
   const params = new Map<string, string>();
@@ -90,11 +98,42 @@ function parseQuery(query: string): Map<string, string> {
 }
 
 /**
+ * Split a redirected callback URL (a `URL`, or text pasted by a person) into its query values,
+ * once. Nothing is judged yet: {@link checkCallback} does that.
+ *
+ * @throws CallbackError `missing_code` for text that is not a URL.
+ * @example
+ * const query = readCallbackQuery(new URL(req.url, origin));
+ * const result = checkCallback(query, pendingState);
+ */
+export function readCallbackQuery(callbackUrl: string | URL): CallbackQuery {
+  if (typeof callbackUrl !== 'string' && !(callbackUrl instanceof URL)) {
+    throw new TypeError('"callbackUrl" must be a string or URL');
+  }
+  return { params: parseQuery(queryOf(callbackUrl)) };
+}
+
+/**
+ * The `state` a callback carries, decoded once, or undefined when it carries none. A value that
+ * is not valid percent-encoding is returned raw (it matches no state td-token sent), so that a
+ * server can look the login up before {@link checkCallback} judges the rest.
+ */
+export function callbackState(query: CallbackQuery): string | undefined {
+  const raw = query.params.get('state');
+  if (raw === undefined) return undefined;
+  try {
+    return decodeQueryValue(raw);
+  } catch {
+    return raw;
+  }
+}
+
+/**
  * One parameter, decoded once. `text` values (`error_description`) are form-decoded (`+` is a
  * space); everything else keeps a bare `+` (see the module note).
  */
 function param(
-  params: Map<string, string>,
+  params: ReadonlyMap<string, string>,
   name: string,
   mode: 'value' | 'text' = 'value',
 ): string | undefined {
@@ -134,7 +173,29 @@ export function parseCallbackUrl(
   if (expectedState !== undefined && typeof expectedState !== 'string') {
     throw new TypeError('"expectedState" must be a string or undefined');
   }
-  const params = parseQuery(queryOf(callbackUrl));
+  return checkCallback(readCallbackQuery(callbackUrl), expectedState);
+}
+
+/**
+ * Judge a callback's query (from {@link readCallbackQuery}) as {@link parseCallbackUrl} does:
+ * the state, the provider's refusals, the code, each value decoded once.
+ *
+ * @throws CallbackError as {@link parseCallbackUrl}.
+ * @example
+ * const { code } = checkCallback(readCallbackQuery(url), state);
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2
+ */
+export function checkCallback(
+  query: CallbackQuery,
+  expectedState: string | undefined,
+): CallbackResult {
+  if (typeof query !== 'object' || query === null || !(query.params instanceof Map)) {
+    throw new TypeError('"query" must be a CallbackQuery');
+  }
+  if (expectedState !== undefined && typeof expectedState !== 'string') {
+    throw new TypeError('"expectedState" must be a string or undefined');
+  }
+  const { params } = query;
   const state = param(params, 'state');
   // A foreign state is refused before anything else; a refusal without any state (some servers
   // do not echo it on Deny) is still reported as the refusal it is.

@@ -1,6 +1,7 @@
 /**
  * The two grants td-token uses, each as a pair: one function sends the request, one checks the
- * answer and builds the token record. {@link exchangeAuthorizationCode} and
+ * answer and builds the token record. {@link exchangeCallback} (from a parsed callback),
+ * {@link exchangeAuthorizationCode} (from a code or the redirected URL) and
  * {@link refreshAccessToken} put the pairs together with a timeout and bounded retries.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3
@@ -10,7 +11,12 @@
 import { ProviderError } from '../errors.js';
 import type { Provider } from '../providers/types.js';
 import type { TokenRecord } from '../token.js';
-import { looksLikeCallbackUrl, normalizeBareCode, parseCallbackUrl } from './callback.js';
+import {
+  type CallbackResult,
+  looksLikeCallbackUrl,
+  normalizeBareCode,
+  parseCallbackUrl,
+} from './callback.js';
 import {
   checkTimeout,
   endpointName,
@@ -258,31 +264,31 @@ function runWithRetry<T>(
 }
 
 /**
- * The code grant from a bare code or the whole redirected URL. A URL is parsed with
- * {@link parseCallbackUrl} (state checked against `expectedState`); a bare code is decoded once
- * only if it holds `%XX` sequences. Transient failures are retried (`retry`), except a timeout or
- * a connection dropped after the code was sent: the provider may have used the (single-use)
- * code, so that fails at once with `provider_unavailable`, saying to log in again.
+ * The code grant from a callback already parsed and checked ({@link parseCallbackUrl} or
+ * {@link checkCallback}): its code is sent as it is, with no second reading of the URL.
+ * Transient failures are retried (`retry`), except a timeout or a connection dropped after the
+ * code was sent: the provider may have used the (single-use) code, so that fails at once with
+ * `provider_unavailable`, saying to log in again.
  *
  * @example
- * const { url, state, codeVerifier } = createAuthorizationRequest(provider);
- * // ... the person logs in; the browser lands on callbackUrl
- * const record = await exchangeAuthorizationCode(provider, callbackUrl, { expectedState: state, codeVerifier });
+ * const callback = parseCallbackUrl(url, state);
+ * const record = await exchangeCallback(provider, callback, { codeVerifier });
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3
  */
-export async function exchangeAuthorizationCode(
+export async function exchangeCallback(
   provider: Provider,
-  codeOrCallbackUrl: string,
-  options: GrantOptions & { expectedState?: string; codeVerifier?: string } = {},
+  callback: CallbackResult,
+  options: GrantOptions & { codeVerifier?: string | undefined } = {},
 ): Promise<TokenRecord> {
   checkProvider(provider);
-  if (typeof codeOrCallbackUrl !== 'string' || codeOrCallbackUrl.trim() === '') {
-    throw new TypeError('"codeOrCallbackUrl" must be a non-empty string');
+  if (typeof callback !== 'object' || callback === null) {
+    throw new TypeError('"callback" must be a CallbackResult');
+  }
+  const { code } = callback;
+  if (typeof code !== 'string' || code === '') {
+    throw new TypeError('"callback.code" must be a non-empty string');
   }
   const timeoutMs = checkTimeout(options.timeoutMs);
-  const code = looksLikeCallbackUrl(codeOrCallbackUrl)
-    ? parseCallbackUrl(codeOrCallbackUrl, options.expectedState).code
-    : normalizeBareCode(codeOrCallbackUrl);
   const now = options.now ?? Date.now;
   return runWithRetry(
     async () => {
@@ -303,6 +309,34 @@ export async function exchangeAuthorizationCode(
     options.signal,
     codeGrantLost,
   );
+}
+
+/**
+ * The code grant from a bare code or the whole redirected URL. A URL is parsed with
+ * {@link parseCallbackUrl} (state checked against `expectedState`); a bare code is decoded once
+ * only if it holds `%XX` sequences. Then as {@link exchangeCallback}: transient failures are
+ * retried, a code that may have been used is never sent twice.
+ *
+ * @example
+ * const { url, state, codeVerifier } = createAuthorizationRequest(provider);
+ * // ... the person logs in; the browser lands on callbackUrl
+ * const record = await exchangeAuthorizationCode(provider, callbackUrl, { expectedState: state, codeVerifier });
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3
+ */
+export async function exchangeAuthorizationCode(
+  provider: Provider,
+  codeOrCallbackUrl: string,
+  options: GrantOptions & { expectedState?: string; codeVerifier?: string } = {},
+): Promise<TokenRecord> {
+  checkProvider(provider);
+  if (typeof codeOrCallbackUrl !== 'string' || codeOrCallbackUrl.trim() === '') {
+    throw new TypeError('"codeOrCallbackUrl" must be a non-empty string');
+  }
+  checkTimeout(options.timeoutMs);
+  const callback: CallbackResult = looksLikeCallbackUrl(codeOrCallbackUrl)
+    ? parseCallbackUrl(codeOrCallbackUrl, options.expectedState)
+    : { code: normalizeBareCode(codeOrCallbackUrl), state: undefined };
+  return exchangeCallback(provider, callback, options);
 }
 
 /**

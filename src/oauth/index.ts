@@ -12,14 +12,19 @@ export {
   generateState,
 } from './authorize.js';
 export {
+  type CallbackQuery,
   type CallbackResult,
+  callbackState,
+  checkCallback,
   cleanPastedText,
   looksLikeCallbackUrl,
   normalizeBareCode,
   parseCallbackUrl,
+  readCallbackQuery,
 } from './callback.js';
 export {
   exchangeAuthorizationCode,
+  exchangeCallback,
   type GrantOptions,
   processAuthorizationCodeResponse,
   processRefreshTokenResponse,

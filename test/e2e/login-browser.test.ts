@@ -4,7 +4,7 @@
  * Both providers: Schwab (https://127.0.0.1:<port>) and TD Ameritrade (https://localhost:<port>).
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -603,6 +603,8 @@ describe.each<Flavor>(['schwab', 'tdameritrade'])('td-token login (%s)', (flavor
       expect(child.stderr()).toMatch(
         /td-token: no login finished within 2 seconds\. run 'td-token login[^']*' again/,
       );
+      // Said once, as the last line: not also by the login server before it.
+      expect(child.stderr().match(/no login finished within/g)).toHaveLength(1);
       await expectClosed(t.port);
       // A browser arriving late finds nothing there.
       const page = await newPage();
@@ -663,6 +665,82 @@ describe.each<Flavor>(['schwab', 'tdameritrade'])('td-token login (%s)', (flavor
       deny.process.stdin.end(`${await approveInChromium(url, t.origin, 'deny')}\n`);
       expect(await deny.exit).toBe(1);
       expect(deny.stderr()).toMatch(/td-token: the login was denied at the provider/);
+    },
+    E2E_TIMEOUT,
+  );
+});
+
+describe('td-token login with the sandbox as the provider', () => {
+  it.runIf(process.platform === 'linux')(
+    'names the sandbox everywhere, says in one line that the browser could not be opened, gives the opener no passphrase, and --manual says where its page opens',
+    async () => {
+      const home = join(dir, 'sandbox-mode');
+      const bin = join(home, 'bin');
+      const seen = join(home, 'opener-env.txt');
+      await mkdir(bin, { recursive: true });
+      // What xdg-open does on a machine without a display or a text browser: exit 3.
+      await writeFile(join(bin, 'xdg-open'), `#!/bin/sh\nenv > '${seen}'\nexit 3\n`, {
+        mode: 0o755,
+      });
+      const env = isolatedEnv(home, {
+        PATH: `${bin}:${process.env['PATH'] ?? '/usr/bin:/bin'}`,
+        TD_TOKEN_PASSPHRASE: 'e2e passphrase of the sandbox login',
+      });
+      const port = await freePort();
+      const flags = [
+        '--provider',
+        'sandbox-schwab',
+        '--redirect-uri',
+        `https://127.0.0.1:${port}`,
+        '--timeout',
+        '60s',
+      ];
+      const child = startCli(['login', ...flags], { env, cwd: dir });
+      children.push(child);
+      const loginUrl = (await child.waitForStderr(/to log in, open (\S+) in a browser/))[1]!;
+      const failure = (await child.waitForStderr(/^could not open a browser .*$/m))[0];
+      expect(failure).toBe(
+        "could not open a browser (xdg-open exited with code 3; no display: DISPLAY is not set). open the address above in a browser on this computer, or run 'td-token login --manual' to log in by pasting the redirected address instead",
+      );
+      // Beside the printed address: after it, with at most the certificate note between.
+      const lines = child.stderr().split('\n');
+      const at = lines.findIndex((line) => line.startsWith('to log in, open '));
+      expect(lines.slice(at + 1, at + 3)).toContain(failure);
+      const openerEnv = await readFile(seen, 'utf8');
+      expect(openerEnv).not.toContain('TD_TOKEN_PASSPHRASE');
+      expect(openerEnv).not.toContain('e2e passphrase of the sandbox login');
+
+      const page = await newPage();
+      await page.goto(`https://127.0.0.1:${port}/`);
+      expect((await page.innerText('dl')).replace(/\s+/g, ' ')).toContain(
+        'Provider the sandbox (schwab flavor)',
+      );
+      await loginThroughBrowser(page, loginUrl);
+      expect(await page.locator('#result').getAttribute('data-result')).toBe('success');
+      const main = (await page.innerText('main')).replace(/\s+/g, ' ');
+      expect(main).toContain(
+        'td-token received and stored a token from the sandbox (schwab flavor).',
+      );
+      expect(main).toMatch(
+        /Access token expires \d{4}-\d{2}-\d{2} \d{2}:\d{2} \(UTC[+-]\d{2}:\d{2}\) \(in (29|30) min\)/,
+      );
+      expect(main).not.toMatch(/\d{2}:\d{2}:\d{2}\.\d{3}Z/);
+      expect(await child.exit).toBe(0);
+      expect(child.stderr()).toContain(
+        'logged in to the sandbox (schwab flavor): the access token expires ',
+      );
+      expect(child.stderr()).not.toMatch(/logged in to schwab\b/);
+      expect(child.stderr().match(/could not open a browser/g)).toHaveLength(1);
+
+      const manual = await runCli(['login', '--manual', ...flags], { env, cwd: dir, input: '' });
+      expect(manual.code).toBe(1);
+      expect(manual.stderr).toContain(
+        'To log in to the sandbox (schwab flavor) without a local login server:',
+      );
+      expect(manual.stderr).toMatch(
+        /1\. Open this URL in a browser on this computer: the login page is served on 127\.0\.0\.1:\d+, which only this computer can reach\./,
+      );
+      expect(manual.stderr).not.toContain('any machine');
     },
     E2E_TIMEOUT,
   );

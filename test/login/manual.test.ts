@@ -28,7 +28,10 @@ afterAll(async () => {
 });
 
 /** Run manualLogin on in-memory streams; `authorizeUrl` resolves once it was printed. */
-function start(options: { isTTY: boolean; timeoutMs?: number }) {
+function start(
+  options: { isTTY: boolean; timeoutMs?: number; providerLabel?: string },
+  using: Provider = provider,
+) {
   const input = new PassThrough();
   const output = new PassThrough();
   let text = '';
@@ -41,7 +44,7 @@ function start(options: { isTTY: boolean; timeoutMs?: number }) {
     const match = /^\s+(http\S+)$/m.exec(text);
     if (match?.[1]) printed(match[1]);
   });
-  const outcome = manualLogin(provider, { input, output, ...options }).then(
+  const outcome = manualLogin(using, { input, output, ...options }).then(
     (record) => ({ record, error: undefined as unknown }),
     (error: unknown) => ({ record: undefined, error }),
   );
@@ -151,7 +154,48 @@ describe('manualLogin', () => {
     run.input.destroy();
   });
 
+  it('names the sandbox, and says its login page opens on this computer only', async () => {
+    const run = start({
+      isTTY: false,
+      timeoutMs: 60_000,
+      providerLabel: 'the sandbox (tdameritrade flavor)',
+    });
+    await run.authorizeUrl;
+    run.input.end();
+    await run.outcome;
+    const host = new URL(sandbox.authorizeUrl).host;
+    expect(run.output()).toContain(
+      'To log in to the sandbox (tdameritrade flavor) without a local login server:',
+    );
+    expect(run.output()).toContain(
+      `  1. Open this URL in a browser on this computer: the login page is served on ${host}, which only this computer can reach.`,
+    );
+    expect(run.output()).not.toContain('any machine');
+  });
+
+  it("says a real provider's login page opens on any machine", async () => {
+    const app = SANDBOX_DEFAULT_APPS.tdameritrade;
+    const real = createProvider('tdameritrade', {
+      clientId: app.clientId,
+      redirectUri: app.redirectUris[0]!,
+    });
+    const run = start({ isTTY: false, timeoutMs: 60_000 }, real);
+    await run.authorizeUrl;
+    run.input.end();
+    await run.outcome;
+    expect(run.output()).toContain('To log in to tdameritrade without a local login server:');
+    expect(run.output()).toContain('  1. Open this URL in a browser (on any machine):');
+  });
+
   it('checks its arguments', async () => {
+    await expect(
+      manualLogin(provider, {
+        input: new PassThrough(),
+        output: new PassThrough(),
+        isTTY: false,
+        providerLabel: '',
+      }),
+    ).rejects.toThrow(new TypeError('"options.providerLabel" must be a non-empty string'));
     await expect(
       manualLogin(provider, {
         input: new PassThrough(),

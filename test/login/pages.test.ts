@@ -80,7 +80,28 @@ describe('login pages', () => {
     expect(styles).toHaveLength(1);
     expect(`'sha256-${createHash('sha256').update(styles[0]!).digest('base64')}'`).toBe(STYLE_HASH);
     expect(page.html).not.toMatch(/<script|\son\w+=|style="/i);
-    expect(page.html).toContain('1970-01-01T00:30:00.000Z (in 30 min)');
     expect(page.html).toContain('(in 7 days)');
+  });
+
+  it("shows times as the terminal does: this computer's local time and the time left, no raw ISO", () => {
+    const at = Date.UTC(2026, 2, 14, 9, 26, 53, 123);
+    const page = successPage({
+      provider: 'the sandbox (schwab flavor)',
+      accessExpiresAt: at,
+      refreshExpiresAt: at + 7 * 86_400_000,
+      stopping: true,
+      now: at - 1_800_000,
+    });
+    expect(page.html).not.toMatch(/\d{2}:\d{2}:\d{2}\.\d{3}Z/);
+    const local = new Date(at);
+    const offset = -local.getTimezoneOffset();
+    const zone = `UTC${offset >= 0 ? '+' : '-'}${String(Math.floor(Math.abs(offset) / 60)).padStart(2, '0')}:${String(Math.abs(offset) % 60).padStart(2, '0')}`;
+    const hhmm = `${String(local.getHours()).padStart(2, '0')}:${String(local.getMinutes()).padStart(2, '0')}`;
+    const day = `${local.getFullYear()}-${String(local.getMonth() + 1).padStart(2, '0')}-${String(local.getDate()).padStart(2, '0')}`;
+    expect(page.html).toContain(`${day} ${hhmm} (${zone}) (in 30 min)`);
+    expect(page.html).toContain('(in 7 days)');
+    expect(page.html).toContain(
+      'td-token received and stored a token from the sandbox (schwab flavor).',
+    );
   });
 });

@@ -5,8 +5,8 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CallbackError, isTdTokenError, ProviderError } from '../../src/errors.js';
+import { loopbackBindHosts } from '../../src/login/address.js';
 import { ensureCertificate } from '../../src/login/cert.js';
-import { loopbackBindHosts } from '../../src/login/server.js';
 import { TokenManager } from '../../src/manager.js';
 import { createAuthorizationRequest, exchangeAuthorizationCode } from '../../src/oauth/index.js';
 import { createProvider } from '../../src/providers/index.js';
@@ -854,8 +854,9 @@ describe('runLoginServer', () => {
       certDir,
       signal: controller.signal,
       keepRunning: true,
-      manager,
       onToken: (record) => manager.saveLogin(record),
+      status: () => manager.peek(),
+      refresh: () => manager.refresh({ force: true }),
     });
     running.push({ outcome: run.outcome, controller });
     const origin = run.info.origin;
@@ -1030,7 +1031,82 @@ describe('runLoginServer', () => {
     }
   });
 
+  it('says in one line beside the address when the browser cannot be opened, and gives the opener no td-token secret', async () => {
+    if (process.platform !== 'linux') return; // xdg-open is Linux's opener; macOS and Windows have their own.
+    const bin = join(dir, 'failing-bin');
+    const seen = join(dir, 'failing-opener-env.txt');
+    await mkdir(bin, { recursive: true });
+    // What xdg-open does on a machine without a display or a text browser: exit 3.
+    await writeFile(join(bin, 'xdg-open'), `#!/bin/sh\nenv > "${seen}"\nexit 3\n`, {
+      mode: 0o755,
+    });
+    const path = process.env['PATH'];
+    const display = process.env['DISPLAY'];
+    process.env['PATH'] = `${bin}:${path ?? ''}`;
+    process.env['DISPLAY'] = ':99';
+    process.env['TD_TOKEN_PASSPHRASE'] = 'passphrase-of-the-login-test';
+    try {
+      const run = await start({ openBrowser: true });
+      await expect
+        .poll(() => run.logs.filter((line) => line.startsWith('could not open a browser')), {
+          timeout: 5_000,
+        })
+        .toEqual([
+          "could not open a browser (xdg-open exited with code 3). open the address above in a browser on this computer, or run 'td-token login --manual' to log in by pasting the redirected address instead",
+        ]);
+      // Beside the printed address: the line right after it.
+      const at = run.logs.findIndex((line) => line.startsWith('to log in, open '));
+      expect(run.logs.slice(at + 1).join('\n')).toMatch(
+        /^(the browser may warn[^\n]*\n)?could not open a browser/,
+      );
+      const env = await readFile(seen, 'utf8');
+      expect(env).toContain('DISPLAY=:99');
+      expect(env).not.toContain('TD_TOKEN_PASSPHRASE');
+      expect(env).not.toContain('passphrase-of-the-login-test');
+      run.abort();
+      await run.outcome;
+    } finally {
+      process.env['PATH'] = path;
+      if (display === undefined) delete process.env['DISPLAY'];
+      else process.env['DISPLAY'] = display;
+      delete process.env['TD_TOKEN_PASSPHRASE'];
+    }
+  });
+
+  it('names the provider as it is told (the sandbox) in the log, the status page and the success page, with local times', async () => {
+    const label = 'the sandbox (schwab flavor)';
+    const run = await start({ providerLabel: label });
+    const status = await httpsRequest(`${run.origin}/`, { ca });
+    expect(status.body).toContain(`<dt>Provider</dt><dd>${label}</dd>`);
+    expect(status.body).not.toContain('<dd>schwab</dd>');
+    const redirect = await httpsRequest(run.info.loginUrl, { ca });
+    const callback = await approveInSandbox(String(redirect.headers.location));
+    const success = await httpsRequest(callback, { ca });
+    expect(success.body).toContain(`td-token received and stored a token from ${label}.`);
+    expect(success.body).not.toMatch(/\d{2}:\d{2}:\d{2}\.\d{3}Z/);
+    expect(success.body).toMatch(
+      /<dd>\d{4}-\d{2}-\d{2} \d{2}:\d{2} \(UTC[+-]\d{2}:\d{2}\) \(in (29|30) min\)<\/dd>/,
+    );
+    await run.outcome;
+    expect(everyLine(run)).toMatch(
+      /^logged in to the sandbox \(schwab flavor\): the access token expires \d{4}-\d{2}-\d{2} \d{2}:\d{2} \(UTC[+-]\d{2}:\d{2}\) \(in (29|30) min\), the refresh token /m,
+    );
+    expect(everyLine(run)).not.toContain('logged in to schwab');
+    expect(everyLine(run)).not.toMatch(/\d{2}:\d{2}:\d{2}\.\d{3}Z/);
+  });
+
+  it('says the timeout once: in the rejection the caller reports, not also in the log', async () => {
+    const run = await start({ timeoutMs: 300 });
+    const { error } = await run.outcome;
+    expect(isTdTokenError(error, 'login_timeout')).toBe(true);
+    expect((error as Error).message).toMatch(/^no login finished within 300 ms\. /);
+    expect(everyLine(run)).not.toContain('no login finished');
+  });
+
   it('checks its arguments', async () => {
+    await expect(
+      startLogin(sandboxProvider(`https://127.0.0.1:${await freePort()}`), { providerLabel: '' }),
+    ).rejects.toThrow(new TypeError('"options.providerLabel" must be a non-empty string'));
     const provider = sandboxProvider(`https://127.0.0.1:${await freePort()}`);
     await expect(startLogin(provider, { timeoutMs: 0 })).rejects.toThrow(
       new TypeError('"options.timeoutMs" must be a positive number'),

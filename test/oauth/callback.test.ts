@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { CallbackError } from '../../src/errors.js';
-import { cleanPastedText, normalizeBareCode, parseCallbackUrl } from '../../src/oauth/index.js';
+import {
+  callbackState,
+  checkCallback,
+  cleanPastedText,
+  normalizeBareCode,
+  parseCallbackUrl,
+  readCallbackQuery,
+} from '../../src/oauth/index.js';
 
 /** A TD-shaped code: long, with @ / + = in it. */
 const TD_CODE = 'vX8+Gt/3kQ9=Zr2@AMER.OAUTHAP+aB/cD==';
@@ -124,6 +131,41 @@ describe('parseCallbackUrl', () => {
   it('names bad arguments', () => {
     expect(() => parseCallbackUrl(1 as never, undefined)).toThrow(
       new TypeError('"callbackUrl" must be a string or URL'),
+    );
+  });
+});
+
+describe('readCallbackQuery, callbackState and checkCallback', () => {
+  it('split the URL once; the state is read before the rest is judged', () => {
+    const url = new URL(`https://127.0.0.1:8182/?code=${encodeURIComponent(TD_CODE)}&state=s1`);
+    const query = readCallbackQuery(url);
+    expect(callbackState(query)).toBe('s1');
+    expect(checkCallback(query, 's1')).toEqual({ code: TD_CODE, state: 's1' });
+    expect(checkCallback(query, 's1')).toEqual(parseCallbackUrl(url, 's1'));
+  });
+
+  it("reads a refusal's state without judging it, then judges it as parseCallbackUrl does", () => {
+    const query = readCallbackQuery('https://127.0.0.1:8182/?error=access_denied&state=s%2B1');
+    expect(callbackState(query)).toBe('s+1');
+    expect(codeOf(() => checkCallback(query, 's+1'))).toBe('access_denied');
+    expect(codeOf(() => checkCallback(query, 'other'))).toBe('state_mismatch');
+  });
+
+  it('a missing state is undefined; one that is not valid percent-encoding stays raw', () => {
+    expect(callbackState(readCallbackQuery('?code=x'))).toBeUndefined();
+    expect(callbackState(readCallbackQuery('?code=x&state=%E0%A4%A'))).toBe('%E0%A4%A');
+    expect(callbackState(readCallbackQuery('?state=a+b&state=c'))).toBe('a+b');
+  });
+
+  it('names bad arguments', () => {
+    expect(() => readCallbackQuery(1 as never)).toThrow(
+      new TypeError('"callbackUrl" must be a string or URL'),
+    );
+    expect(() => checkCallback({} as never, undefined)).toThrow(
+      new TypeError('"query" must be a CallbackQuery'),
+    );
+    expect(() => checkCallback(readCallbackQuery('?code=x'), 1 as never)).toThrow(
+      new TypeError('"expectedState" must be a string or undefined'),
     );
   });
 });

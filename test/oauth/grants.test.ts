@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { LoginRequiredError, ProviderError, TdTokenError } from '../../src/errors.js';
 import {
   exchangeAuthorizationCode,
+  exchangeCallback,
+  parseCallbackUrl,
   processAuthorizationCodeResponse,
   processRefreshTokenResponse,
   refreshAccessToken,
@@ -260,6 +262,63 @@ describe('exchangeAuthorizationCode', () => {
     );
     expect(error.code).toBe('oauth_error');
     expect(fetch.requests).toHaveLength(1);
+  });
+});
+
+describe('exchangeCallback', () => {
+  it("sends the parsed callback's code as it is: the URL is not read again", async () => {
+    const fetch = queueFetch(json(200, TD_LOGIN), json(200, TD_LOGIN));
+    const callback = parseCallbackUrl('https://localhost:8000/?code=C0.x%2540&state=s1', 's1');
+    expect(callback.code).toBe('C0.x%40');
+    const record = await exchangeCallback(td, callback, { fetch, now: () => 7 });
+    // A code holding %XX after its one decoding is sent so, not decoded again.
+    await exchangeCallback(td, { code: 'ab%2Bc', state: undefined }, { fetch });
+    expect(fetch.requests.map((r) => new URLSearchParams(r.body).get('code'))).toEqual([
+      'C0.x%40',
+      'ab%2Bc',
+    ]);
+    expect(record.issued_at).toBe(7);
+  });
+
+  it('sends the PKCE verifier, and does not resend a code whose answer was lost', async () => {
+    const generic = createProvider('generic', {
+      clientId: 'c',
+      redirectUri: 'http://127.0.0.1:1/cb',
+      authorizeUrl: 'https://idp.example/a',
+      tokenUrl: 'https://idp.example/t',
+    });
+    const fetch = queueFetch(json(200, { access_token: 'a', refresh_token: 'r' }));
+    await exchangeCallback(
+      generic,
+      { code: 'code', state: 's' },
+      { fetch, codeVerifier: 'v'.repeat(43) },
+    );
+    expect(new URLSearchParams(fetch.requests[0]?.body).get('code_verifier')).toBe('v'.repeat(43));
+    const lost = queueFetch(fetchFailed('ECONNRESET'), json(200, TD_LOGIN));
+    const error = await caught(
+      exchangeCallback(
+        td,
+        { code: 'code', state: undefined },
+        {
+          fetch: lost,
+          retry: { sleep: async () => {} },
+        },
+      ),
+    );
+    expect(error.code).toBe('provider_unavailable');
+    expect(lost.requests).toHaveLength(1);
+  });
+
+  it('names bad arguments', async () => {
+    await expect(exchangeCallback(td, undefined as never)).rejects.toThrow(
+      new TypeError('"callback" must be a CallbackResult'),
+    );
+    await expect(exchangeCallback(td, { code: '', state: undefined })).rejects.toThrow(
+      new TypeError('"callback.code" must be a non-empty string'),
+    );
+    await expect(exchangeCallback({} as never, { code: 'x', state: undefined })).rejects.toThrow(
+      new TypeError('"provider" must be a Provider'),
+    );
   });
 });
 

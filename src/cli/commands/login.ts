@@ -109,10 +109,16 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
         'the memory store keeps the token only while this command runs (TD_STORE_TOKENS=false or --store memory). drop that setting to keep the login',
       );
     }
+    // A sandbox is named as one wherever it is the provider, never as the real provider.
+    const providerLabel =
+      config.sandboxFlavor === undefined
+        ? provider.name
+        : `the sandbox (${config.sandboxFlavor} flavor)`;
     let record: TokenRecord;
     if (v['manual'] === true) {
       const { manualLogin } = await import('../../login/manual.js');
       record = await manualLogin(provider, {
+        providerLabel,
         input: io.stdin,
         output: io.stderr,
         isTTY: io.isTTY,
@@ -124,17 +130,19 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     } else {
       const { runLoginServer } = await import('../../login/server.js');
       record = await runLoginServer(provider, {
+        providerLabel,
         onToken: (r) => {
           rememberSecrets(r.access_token, r.refresh_token);
           return manager.saveLogin(r);
         },
+        status: () => manager.peek(),
+        refresh: () => manager.refresh({ force: true }),
         openBrowser: v['no-browser'] !== true,
         timeoutMs,
         keepRunning: v['keep-running'] === true,
         cert,
         certDir: config.certDir,
         log: (line) => say(io, line),
-        manager,
         signal: io.signal,
       });
     }
