@@ -8,7 +8,7 @@ import { promises as fsp } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import type { StoreChoice } from '../config.js';
-import { loopbackBindHosts } from '../login/server.js';
+import { loopbackBindHosts } from '../login/address.js';
 import { shellQuote } from '../stores/atomic-file.js';
 import { type CheckResult, fail, pass } from './types.js';
 

@@ -8,7 +8,7 @@
  * CMD runs in a process group of its own, for a bounded time (default 5 minutes); when the time
  * is up, or the login is cancelled, the whole group is stopped. Its standard error goes to ours
  * so it can talk to the person. Its environment is ours without td-token's secrets
- * (`TD_TOKEN_PASSPHRASE`, `TD_TOKEN_CLIENT_SECRET`).
+ * (`TD_TOKEN_PASSPHRASE`, `TD_TOKEN_CLIENT_SECRET`, see `childEnv`).
  *
  * @module
  */
@@ -22,15 +22,10 @@ import {
 } from '../oauth/index.js';
 import type { Provider } from '../providers/types.js';
 import type { TokenRecord } from '../token.js';
+import { childEnv } from '../util/child-env.js';
 
 /** The variable CMD finds the authorization URL in. */
 export const AUTH_URL_ENV = 'TD_TOKEN_AUTH_URL';
-
-/** td-token's secrets, never passed to a command it runs. */
-export const SECRET_ENV_NAMES: readonly string[] = [
-  'TD_TOKEN_PASSPHRASE',
-  'TD_TOKEN_CLIENT_SECRET',
-];
 
 /** How long CMD may take by default. */
 export const DEFAULT_AUTH_COMMAND_TIMEOUT_MS = 5 * 60_000;
@@ -44,18 +39,9 @@ const AFTER_URL_GRACE_MS = 1000;
 /** How long a stopped CMD gets between SIGTERM and SIGKILL. */
 const STOP_GRACE_MS = 2000;
 
-/** `env` without td-token's secrets. */
-export function childEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(env)) {
-    if (value !== undefined && !SECRET_ENV_NAMES.includes(name)) out[name] = value;
-  }
-  return out;
-}
-
 /** Options of {@link runAuthCommand}. */
 export interface AuthCommandOptions {
-  /** The environment CMD starts from (default `process.env`); secrets are removed. */
+  /** The environment CMD starts from (default `process.env`); secrets are removed (`childEnv`). */
   env?: NodeJS.ProcessEnv | undefined;
   cwd?: string | undefined;
   /** Give up after this many ms (default 5 minutes). */
@@ -91,7 +77,7 @@ export function runAuthCommand(
   const child = spawn(command, {
     shell: true,
     stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...childEnvironment(options.env ?? process.env), [AUTH_URL_ENV]: authorizationUrl },
+    env: { ...childEnv(options.env ?? process.env), [AUTH_URL_ENV]: authorizationUrl },
     cwd: options.cwd,
     detached: posix,
   });
@@ -244,4 +230,37 @@ export async function remoteLogin(
   if (options.fetch !== undefined) grant.fetch = options.fetch;
   if (options.signal !== undefined) grant.signal = options.signal;
   return exchangeAuthorizationCode(provider, callbackUrl, grant);
+}
+
+/** The most read from standard input for `--callback-url -`. */
+const MAX_INPUT_BYTES = 64 * 1024;
+
+/**
+ * The first non-empty line of `input` (standard input for `--callback-url -`), read to its end
+ * (at most 64 KiB); what a paste adds around it (spaces, quotes) is removed.
+ *
+ * @throws CallbackError `missing_code` when the input is empty or too long.
+ */
+export async function readCallbackInput(input: NodeJS.ReadableStream): Promise<string> {
+  let text = '';
+  for await (const chunk of input) {
+    text += typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
+    if (text.length > MAX_INPUT_BYTES) {
+      throw new CallbackError(
+        'missing_code',
+        'standard input holds more than 64 KiB: give only the address the browser ended on',
+      );
+    }
+  }
+  const line = text
+    .split(/\r?\n/)
+    .map(cleanPastedText)
+    .find((l) => l !== '');
+  if (line === undefined) {
+    throw new CallbackError(
+      'missing_code',
+      "standard input was empty. paste the address the browser ended on, or give it as --callback-url 'URL'",
+    );
+  }
+  return line;
 }

@@ -21,7 +21,10 @@ export type Replacement =
   | { kind: 'live'; refreshTokenExpiresAt: number }
   | { kind: 'unreadable'; reason: string };
 
-/** What the store holds that a new login would replace, or undefined when nothing worth a word. */
+/**
+ * What the store holds that a new login would replace, or undefined when nothing worth a word
+ * (nothing stored, little time left, or a record that cannot be read for another reason).
+ */
 export async function whatLoginReplaces(
   store: TokenStore,
   now: number = Date.now(),
@@ -37,7 +40,8 @@ export async function whatLoginReplaces(
     if (isTdTokenError(error, 'decrypt_failed')) {
       return { kind: 'unreadable', reason: 'the configured passphrase or key file cannot open it' };
     }
-    throw error;
+    // Anything else (a corrupt file, a store that is down) is the login's to meet and report.
+    return undefined;
   }
 }
 

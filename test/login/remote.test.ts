@@ -11,7 +11,7 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTdTokenError } from '../../src/errors.js';
-import { childEnvironment, remoteLogin, runAuthCommand } from '../../src/login/remote.js';
+import { readCallbackInput, remoteLogin, runAuthCommand } from '../../src/login/remote.js';
 import { createProvider } from '../../src/providers/index.js';
 import type { Provider } from '../../src/providers/types.js';
 import { SANDBOX_DEFAULT_APPS, type Sandbox, startSandbox } from '../../src/sandbox/index.js';
@@ -149,20 +149,20 @@ describe('runAuthCommand', () => {
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
-  it('childEnvironment drops exactly the secrets', () => {
-    expect(
-      childEnvironment({
-        A: '1',
-        TD_TOKEN_PASSPHRASE: 'x',
-        TD_TOKEN_CLIENT_SECRET: 'y',
-        TD_TOKEN_PROFILE: 'p',
-      }),
-    ).toEqual({ A: '1', TD_TOKEN_PROFILE: 'p' });
-  });
-
   it('refuses bad arguments with TypeErrors', () => {
     expect(() => runAuthCommand('', url)).toThrow(/"command"/);
     expect(() => runAuthCommand('true', 'not a url')).toThrow(/"authorizationUrl"/);
     expect(() => runAuthCommand('true', url, { timeoutMs: 0 })).toThrow(/"options.timeoutMs"/);
+  });
+
+  it('readCallbackInput: the first non-empty line, cleaned; empty input is an error', async () => {
+    const { Readable } = await import('node:stream');
+    expect(
+      await readCallbackInput(
+        Readable.from(['\n  "https://127.0.0.1:8182/?code=a', '&state=b"\nmore\n']),
+      ),
+    ).toBe('https://127.0.0.1:8182/?code=a&state=b');
+    const empty = await readCallbackInput(Readable.from(['\n \n'])).catch((e: unknown) => e);
+    expect(isTdTokenError(empty, 'missing_code')).toBe(true);
   });
 });
