@@ -57,6 +57,10 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: "show the login server's certificate and how to trust it",
     load: () => import('./commands/cert.js'),
   },
+  doctor: {
+    summary: 'check the app registration, redirect URI, clock, port, certificate and store',
+    load: () => import('./commands/doctor.js'),
+  },
 };
 
 /** The top-level help. */

@@ -47,8 +47,15 @@ export class AppRegistry {
         );
       }
     }
+    if (app.status !== undefined && app.status !== 'ready' && app.status !== 'pending') {
+      throw new TypeError('"app.status" must be "ready" or "pending"');
+    }
+    if (app.status === 'pending' && this.#flavor !== 'schwab') {
+      throw new TypeError('"app.status" "pending" exists only for a schwab app');
+    }
     const stored: SandboxApp = { clientId, redirectUris: [...app.redirectUris] };
     if (app.clientSecret !== undefined) stored.clientSecret = app.clientSecret;
+    if (app.status === 'pending') stored.status = 'pending';
     this.#apps.set(clientId, stored);
   }
 

@@ -12,6 +12,7 @@ import type { SandboxContext } from './context.js';
 import { BodyTooLargeError, mediaType, readBody, redirect, sendHtml, sendJson } from './http.js';
 import {
   accessDeniedPage,
+  appNotReadyPage,
   consentPage,
   type FormContext,
   loginExpiredPage,
@@ -68,6 +69,10 @@ export function handleAuthorize(
     const app = ctx.apps.get(clientId);
     if (app === undefined) {
       sendJson(res, 401, { error: 'invalid_client', error_description: 'Unauthorized' });
+      return;
+    }
+    if (app.status === 'pending') {
+      sendHtml(res, 200, appNotReadyPage());
       return;
     }
     if (!isSchwabCallbackAllowed(redirectUri) || !isRegisteredRedirectUri(app, redirectUri)) {

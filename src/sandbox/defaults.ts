@@ -39,6 +39,7 @@ export function defaultSettings(flavor: SandboxFlavor): SandboxSettings {
     requireAccessTypeOfflineForCodeGrant: true,
     loginRequestLifetimeMs: 10 * 60_000,
     credentials: undefined,
+    clockSkewMs: 0,
   };
 }
 
@@ -66,6 +67,13 @@ export function resolveSettings(
       throw new TypeError(`"settings.${name}" must be a finite number >= 0`);
     }
     settings[name] = value;
+  }
+  const skew = overrides.clockSkewMs;
+  if (skew !== undefined) {
+    if (typeof skew !== 'number' || !Number.isFinite(skew)) {
+      throw new TypeError('"settings.clockSkewMs" must be a finite number');
+    }
+    settings.clockSkewMs = skew;
   }
   const flags = [
     'invalidateOldRefreshTokenOnRenewal',

@@ -14,6 +14,12 @@
  * - TD's client id or redirect URI mismatch page is served with HTTP 400 (HTML, never a
  *   redirect); Schwab's "Access Denied" page with 403; Schwab's bad client id at authorize is
  *   401 JSON `invalid_client`.
+ * - A Schwab app registered with `status: 'pending'` ("Approved - Pending" on the portal) gets,
+ *   at authorize, a 200 HTML page "We are unable to complete your request. Please contact
+ *   customer service for further assistance." (what users of such apps report; the real status
+ *   code is not known) instead of the login page.
+ * - Every answer's `Date` header is the sandbox clock plus `settings.clockSkewMs` (default 0), so
+ *   a test can emulate a provider whose clock is ahead of or behind this machine's.
  * - Once the client id and callback are known good, a missing (TD) or non-`code`
  *   `response_type` is sent back to the callback as `error=invalid_request` /
  *   `unsupported_response_type`.

@@ -164,6 +164,19 @@ Reference&#32;&#35;${escapeHtml(reference)}
 `;
 }
 
+/** What Schwab shows for an app still "Approved - Pending" (not yet "Ready For Use"). */
+export const APP_NOT_READY_TEXT =
+  'We are unable to complete your request. Please contact customer service for further assistance.';
+
+/** Schwab's page for an authorize request of an app that is not ready for use yet. */
+export function appNotReadyPage(): string {
+  return layout(
+    'schwab',
+    'Error',
+    `<h1>Error</h1>\n<p class="error" role="alert">${APP_NOT_READY_TEXT}</p>`,
+  );
+}
+
 /** A page for a login request that is unknown, already answered, or too old. */
 export function loginExpiredPage(flavor: SandboxFlavor): string {
   return layout(

@@ -174,6 +174,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   };
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    // The provider's clock, as a client reading the Date header sees it.
+    res.setHeader('Date', new Date(clock.now() + settings.clockSkewMs).toUTCString());
     route(ctx, req, res).catch((error: unknown) => {
       void error;
       if (!res.headersSent) sendText(res, 500, 'sandbox error\n');

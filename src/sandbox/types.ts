@@ -18,6 +18,12 @@ export interface SandboxApp {
   clientSecret?: string;
   /** Callback URLs, matched exactly (scheme, host, port, path, trailing slash, case). */
   redirectUris: string[];
+  /**
+   * Schwab only: the app's status on the developer portal. `'pending'` is "Approved - Pending"
+   * (a new app, not usable for about a day): its authorize requests get Schwab's "We are unable
+   * to complete your request" page instead of the login page. Default `'ready'` ("Ready For Use").
+   */
+  status?: 'ready' | 'pending';
 }
 
 /** Tunable behaviour. Every field has a per-flavor default. */
@@ -51,6 +57,12 @@ export interface SandboxSettings {
    * user id and password are accepted.
    */
   credentials: { username: string; password: string } | undefined;
+  /**
+   * Added to the sandbox clock in the `Date` header of every answer, in ms (negative: behind),
+   * to emulate a provider whose clock differs from this machine's. Default 0: the `Date` header
+   * is the sandbox clock.
+   */
+  clockSkewMs: number;
 }
 
 /** Options of {@link startSandbox}. */

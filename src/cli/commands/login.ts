@@ -13,6 +13,7 @@ import type { TokenRecord } from '../../token.js';
 import { openContext } from '../context.js';
 import { parseDuration } from '../duration.js';
 import { rememberSecrets, UsageError } from '../failure.js';
+import { fixCommand } from '../fix-command.js';
 import { timeLeft, when } from '../format.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
 import { EXIT, say, warn } from '../io.js';
@@ -21,7 +22,7 @@ export const spec: CommandSpec = {
   name: 'login',
   summary: 'Log in through the browser and store the token (--manual: paste the redirected URL).',
   usage:
-    'td-token login [--manual] [--no-browser] [--keep-running] [--timeout 5m] [--cert PATH --key PATH] [flags]',
+    'td-token login [--manual] [--no-browser] [--keep-running] [--timeout 5m] [--cert PATH --key PATH] [--yes] [flags]\n       td-token login --print-url | --callback-url URL|- | --auth-command CMD [--yes] [flags]',
   options: {
     manual: { type: 'boolean' },
     'no-browser': { type: 'boolean' },
@@ -29,6 +30,10 @@ export const spec: CommandSpec = {
     timeout: { type: 'string' },
     cert: { type: 'string' },
     key: { type: 'string' },
+    'print-url': { type: 'boolean' },
+    'callback-url': { type: 'string' },
+    'auth-command': { type: 'string' },
+    yes: { type: 'boolean', short: 'y' },
   },
   handlesSignals: true,
   help: `flags:
@@ -39,13 +44,21 @@ export const spec: CommandSpec = {
   --timeout T       give up after T (seconds, or 90s, 5m, 1h; default 5m)
   --cert PATH       the login server's certificate (PEM), e.g. made by mkcert; needs --key
   --key PATH        its private key (PEM)
+  --print-url       step 1 of 2: print the login URL on stdout and keep this login pending (10 min)
+  --callback-url U  step 2 of 2: finish it with the address the browser ended on (- reads stdin)
+  --auth-command C  run C (a shell command) with the login URL in TD_TOKEN_AUTH_URL and on its
+                    stdin; it prints the address the browser ended on (see docs/relogin.md)
+  --yes, -y         replace a stored login without asking (see below)
 
 The login server listens on the redirect URI's host and port (TD https://localhost:8000, Schwab
 https://127.0.0.1:8182 by default), on this machine only, with td-token's own certificate unless
 --cert/--key are given (see 'td-token cert'). The address it prints and opens carries a secret
 made for this run: only a request with it starts a login or sees the status page's buttons. It
 always logs in through the browser, even when a login is stored; 'td-token refresh' renews
-without one.
+without one. A new login replaces the refresh token every other holder of the stored one uses:
+when that one still has more than a day left, login says so first and asks (--yes: do not ask;
+with no terminal it goes ahead and says so). A stored login the configured passphrase or key
+cannot open is replaced only when confirmed, or with --yes.
 
 The seed-era layout: td-token login --token-file output/token.json
 
@@ -84,6 +97,16 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
       '--manual runs no login server, so --cert, --key and --keep-running do not apply',
     );
   }
+  const step = (['manual', 'print-url', 'callback-url', 'auth-command'] as const).filter(
+    (f) => v[f] !== undefined,
+  );
+  if (step.length > 1) throw new UsageError(`--${step.join(' and --')} do not go together`);
+  if (step.length === 1 && step[0] !== 'manual') {
+    for (const f of ['cert', 'key', 'keep-running', 'no-browser', 'manual'] as const) {
+      if (v[f] !== undefined)
+        throw new UsageError(`--${step[0]} runs no login server, so --${f} does not apply`);
+    }
+  }
   let cert: { cert: string; key: string } | undefined;
   if (typeof certFlag === 'string' && typeof keyFlag === 'string') {
     cert = {
@@ -114,8 +137,63 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
       config.sandboxFlavor === undefined
         ? provider.name
         : `the sandbox (${config.sandboxFlavor} flavor)`;
+    const { whatLoginReplaces, confirmReplacement } = await import('../../login/replace-guard.js');
+    const replaced = await whatLoginReplaces(ctx.store, manager.now());
+    // Finishing a two-step login asks only about an unreadable record: --print-url asked the rest.
+    await confirmReplacement(
+      v['callback-url'] !== undefined && replaced?.kind === 'live' ? undefined : replaced,
+      {
+        yes: v['yes'] === true,
+        isTTY: io.isTTY,
+        input: io.stdin,
+        output: io.stderr,
+        location: describeStore(config.store),
+        now: manager.now(),
+        signal: io.signal,
+      },
+    );
+    const pendingAt = { configDir: config.configDir, profile: config.profile };
     let record: TokenRecord;
-    if (v['manual'] === true) {
+    if (v['print-url'] === true) {
+      if (ctx.sandbox.kind === 'in-process') {
+        throw new UsageError(
+          "--print-url needs the sandbox to outlive this command: start 'td-token sandbox' in another terminal first",
+        );
+      }
+      const { startPendingLogin } = await import('../../login/pending.js');
+      const started = await startPendingLogin(provider, pendingAt);
+      io.stdout.write(`${started.url.href}\n`);
+      say(
+        io,
+        `open that URL in any browser, log in and press Allow; it then ends on ${provider.redirectUri} (that page may not load). within 10 minutes, and soon (the code in it expires in a minute), run:`,
+      );
+      say(
+        io,
+        `  ${fixCommand('login', v)} --callback-url '<the address the browser ended on>'   (or --callback-url - and paste it)`,
+      );
+      return EXIT.ok;
+    } else if (typeof v['callback-url'] === 'string') {
+      const { completePendingLogin } = await import('../../login/pending.js');
+      const { readCallbackInput } = await import('../../login/remote.js');
+      const given = v['callback-url'];
+      const url = given === '-' ? await readCallbackInput(io.stdin) : given;
+      record = await completePendingLogin(provider, url, { ...pendingAt, signal: io.signal });
+      rememberSecrets(record.access_token, record.refresh_token);
+      await manager.saveLogin(record);
+    } else if (typeof v['auth-command'] === 'string') {
+      const { remoteLogin } = await import('../../login/remote.js');
+      const command = v['auth-command'];
+      record = await remoteLogin(provider, {
+        command,
+        env: io.env,
+        cwd: io.cwd,
+        timeoutMs,
+        stderr: io.stderr,
+        signal: io.signal,
+      });
+      rememberSecrets(record.access_token, record.refresh_token);
+      await manager.saveLogin(record);
+    } else if (v['manual'] === true) {
       const { manualLogin } = await import('../../login/manual.js');
       record = await manualLogin(provider, {
         providerLabel,
