@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { providerOptionsOf, type ResolvedConfig } from '../config.js';
+import { providerOptionsOf, type ResolvedConfig } from '../config/resolve.js';
 import type { Provider } from '../providers/types.js';
 import type { StoreSpec } from '../stores/spec.js';
 import { checkCertificate } from './cert.js';

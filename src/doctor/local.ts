@@ -7,9 +7,9 @@
 import { promises as fsp } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
-import type { StoreChoice } from '../config.js';
 import { loopbackBindHosts } from '../login/address.js';
 import { shellQuote } from '../stores/atomic-file.js';
+import type { StoreSpec } from '../stores/spec.js';
 import { type CheckResult, fail, pass } from './types.js';
 
 /** Listens on `host:port` for a moment; the error code when that is refused. */
@@ -102,7 +102,7 @@ export async function checkConfigFolder(configDir: string): Promise<CheckResult>
 }
 
 /** The store modes check: a file or SQLite store's file is 0600 and its folder not open to others. */
-export async function checkStoreModes(store: StoreChoice): Promise<CheckResult> {
+export async function checkStoreModes(store: StoreSpec): Promise<CheckResult> {
   const name = 'store-modes';
   if (store.kind !== 'file' && store.kind !== 'sqlite') {
     return pass(name, `not applicable to the ${store.kind} store`);

@@ -7,9 +7,9 @@
  */
 import { constants, promises as fsp } from 'node:fs';
 import { dirname } from 'node:path';
-import { describeStore, type StoreChoice } from '../config.js';
 import { isTdTokenError } from '../errors.js';
 import { createStore } from '../stores/create.js';
+import { describeStoreSpec } from '../stores/registry.js';
 import type { StoreSpec } from '../stores/spec.js';
 import { type CheckResult, fail, pass } from './types.js';
 
@@ -54,8 +54,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 }
 
 /** Checks that the store answers and that a stored record can be read. */
-export async function checkStore(store: StoreChoice, spec: StoreSpec): Promise<CheckResult> {
-  const where = describeStore(store);
+export async function checkStore(store: StoreSpec, spec: StoreSpec): Promise<CheckResult> {
+  const where = describeStoreSpec(store);
   if (store.kind === 'memory') return pass(NAME, `${where}: nothing to reach`);
   if ((store.kind === 'file' || store.kind === 'sqlite') && !(await exists(store.path))) {
     const { dir, writable } = await writableAncestor(store.path);
