@@ -49,6 +49,10 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'keep the token fresh until stopped (a cron-free refresher)',
     load: () => import('./commands/watch.js'),
   },
+  serve: {
+    summary: 'run the token agent: fresh tokens for local bots over a socket',
+    load: () => import('./commands/serve.js'),
+  },
   sandbox: {
     summary: 'run the local provider sandbox until stopped',
     load: () => import('./commands/sandbox.js'),
