@@ -63,6 +63,27 @@ function bounded(guard: () => SurfaceGuard, ctx: RouteContext): Server {
     },
   );
   server.maxConnections = AGENT_LIMITS.maxConnections;
+  // Node's own header timeout misses a client that sends a byte every second or so: each
+  // connection gets its own deadline for a whole header block, from the connection or the end of
+  // the previous answer to the request.
+  const deadlines = new WeakMap<Socket, NodeJS.Timeout>();
+  const arm = (socket: Socket): void => {
+    clearTimeout(deadlines.get(socket));
+    const timer = setTimeout(() => socket.destroy(), AGENT_LIMITS.headersTimeoutMs);
+    timer.unref();
+    deadlines.set(socket, timer);
+  };
+  server.on('connection', (socket: Socket) => {
+    arm(socket);
+    socket.once('close', () => clearTimeout(deadlines.get(socket)));
+  });
+  server.on('request', (req, res) => {
+    const socket = req.socket;
+    clearTimeout(deadlines.get(socket));
+    res.once('finish', () => {
+      if (!socket.destroyed) arm(socket);
+    });
+  });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) {
       socket.destroy();
