@@ -12,7 +12,8 @@ import { ServedProfile } from '../../agent/profile.js';
 import { loadOrCreateSecret } from '../../agent/secret.js';
 import { type RunningAgent, startAgent } from '../../agent/server.js';
 import { describeStore } from '../../config.js';
-import { configDir } from '../../paths.js';
+import { parseSyncTarget, type SyncTarget, writeSyncTarget } from '../../formats/sync.js';
+import { configDir, resolvePath } from '../../paths.js';
 import { type Context, openContext } from '../context.js';
 import { UsageError } from '../failure.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
@@ -23,13 +24,14 @@ export const spec: CommandSpec = {
   summary:
     'Run the token agent: one process that keeps logins fresh and hands tokens to local bots.',
   usage:
-    'td-token serve [--profile P]... [--socket PATH] [--listen 127.0.0.1:PORT] [--secret-file PATH] [--on-relogin CMD] [flags]',
+    'td-token serve [--profile P]... [--socket PATH] [--listen 127.0.0.1:PORT] [--secret-file PATH] [--sync FORMAT:PATH]... [--on-relogin CMD] [flags]',
   options: {
     profile: { type: 'string', multiple: true },
     socket: { type: 'string' },
     listen: { type: 'string' },
     'secret-file': { type: 'string' },
     'on-relogin': { type: 'string' },
+    sync: { type: 'string', multiple: true },
   },
   handlesSignals: true,
   help: `flags:
@@ -40,6 +42,10 @@ export const spec: CommandSpec = {
                      request then needs 'Authorization: Bearer <secret>'
   --secret-file PATH the loopback secret (default <config>/run/agent.secret; made when missing)
   --on-relogin CMD   as for 'td-token watch'
+  --sync F:PATH      keep another library's token store in step with the (first) profile's login,
+                     rewritten at start and after every refresh (repeatable): schwab-py:PATH,
+                     tda-api:PATH (JSON files, replaced atomically, 0600) or schwabdev:PATH
+                     (Schwabdev 4's unencrypted tokens_db, one SQLite transaction)
 
 Routes (HTTP/1.1, keep-alive): GET /v1/token[?profile=P] (JSON, or the bare token with
 'Accept: text/plain'), /v1/status, /healthz, /metrics (Prometheus). For a shell:
@@ -71,6 +77,43 @@ function stringFlag(args: CommandArgs, name: string): string | undefined {
   return value;
 }
 
+/** Rewrite each target with every new record of `served`, one write at a time, in order. */
+function keepSynced(
+  served: ServedProfile,
+  targets: readonly SyncTarget[],
+  log: (line: Record<string, unknown>) => void,
+): void {
+  let chain = Promise.resolve();
+  served.onRecord((record) => {
+    chain = chain.then(async () => {
+      for (const target of targets) {
+        try {
+          await writeSyncTarget(target, record);
+          log({
+            time: new Date().toISOString(),
+            level: 'info',
+            event: 'synced',
+            profile: served.info.name,
+            format: target.format,
+            path: target.path,
+            expiresAt: new Date(record.expires_at).toISOString(),
+          });
+        } catch (err) {
+          log({
+            time: new Date().toISOString(),
+            level: 'error',
+            event: 'sync_failed',
+            profile: served.info.name,
+            format: target.format,
+            path: target.path,
+            message: err instanceof Error ? err.message : String(err),
+          });
+        }
+      }
+    });
+  });
+}
+
 export async function run(io: CliIO, args: CommandArgs): Promise<number> {
   const values = args.values as Record<string, unknown>;
   const profileFlag = values['profile'];
@@ -83,6 +126,10 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
   const secretFlag = stringFlag(args, 'secret-file');
   const onRelogin = stringFlag(args, 'on-relogin');
   const listen = listenFlag === undefined ? undefined : parseListen(listenFlag);
+  const syncFlag = values['sync'];
+  const syncTargets: SyncTarget[] = (Array.isArray(syncFlag) ? (syncFlag as string[]) : []).map(
+    (text) => parseSyncTarget(text, (p) => resolvePath(p, io.cwd, io.env)),
+  );
 
   const log = (line: Record<string, unknown>): void => {
     io.stdout.write(`${JSON.stringify(line)}\n`);
@@ -108,6 +155,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
         ),
       );
     }
+    if (syncTargets.length > 0) keepSynced(served[0] as ServedProfile, syncTargets, log);
     const first = contexts[0] as Context;
     const cfgDir = first.config.configDir ?? configDir(io.env);
     const socketPath =
