@@ -1,12 +1,12 @@
 /**
- * Asking a running agent over its Unix socket, for `td-token token`'s fast path: a cheap connect
- * (nobody there: `undefined` at once), then `/v1/status` to check that the agent serves the same
- * profile from the same store, then the token. Anything unexpected is `undefined`, and the
- * command takes its own path.
+ * Asking a running agent over its Unix socket, for `td-token token`'s fast path: one connection,
+ * `/v1/status` and `/v1/token` pipelined (one round trip, no HTTP module to load), and the token
+ * used only when the status says the agent serves the same profile from the same store. Anything
+ * unexpected is `undefined`, and the command takes its own path.
  *
  * @module
  */
-import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
 
 /** What the fast path needs from the agent. */
 export interface AgentToken {
@@ -15,29 +15,57 @@ export interface AgentToken {
   refreshTokenExpiresAt: number;
 }
 
-function get(
-  agent: Agent,
+interface RawAnswer {
+  status: number;
+  body: string;
+}
+
+/** Split `text` into whole HTTP/1.1 answers with a Content-Length; undefined while incomplete. */
+function parseAnswers(text: string, count: number): RawAnswer[] | undefined {
+  const answers: RawAnswer[] = [];
+  let at = 0;
+  while (answers.length < count) {
+    const end = text.indexOf('\r\n\r\n', at);
+    if (end < 0) return undefined;
+    const head = text.slice(at, end);
+    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? Number.NaN);
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? Number.NaN);
+    if (!Number.isFinite(length) || !Number.isFinite(status)) throw new Error('unexpected answer');
+    if (text.length < end + 4 + length) return undefined;
+    answers.push({ status, body: text.slice(end + 4, end + 4 + length) });
+    at = end + 4 + length;
+  }
+  return answers;
+}
+
+function exchange(
   socketPath: string,
-  path: string,
-  accept: string,
+  request: string,
+  count: number,
   timeoutMs: number,
-): Promise<{ status: number; body: string } | undefined> {
+): Promise<RawAnswer[] | undefined> {
   return new Promise((resolve) => {
-    const req = request(
-      { socketPath, path, agent, headers: { Host: 'agent', Accept: accept }, timeout: timeoutMs },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          body += chunk;
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        res.on('error', () => resolve(undefined));
-      },
-    );
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(undefined));
-    req.end();
+    const socket = connect({ path: socketPath });
+    let text = '';
+    const done = (answers: RawAnswer[] | undefined): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(answers);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    socket.setEncoding('utf8');
+    socket.on('error', () => done(undefined));
+    socket.on('close', () => done(undefined));
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+      try {
+        const answers = parseAnswers(text, count);
+        if (answers !== undefined) done(answers);
+      } catch {
+        done(undefined);
+      }
+    });
+    socket.write(request);
   });
 }
 
@@ -51,15 +79,20 @@ export async function tokenFromAgent(
   store: string,
   timeoutMs = 30_000,
 ): Promise<AgentToken | undefined> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const query = `?profile=${encodeURIComponent(profile)}`;
+  const head = 'Host: agent\r\nAccept: application/json\r\n\r\n';
+  const answers = await exchange(
+    socketPath,
+    `GET /v1/status${query} HTTP/1.1\r\n${head}GET /v1/token${query} HTTP/1.1\r\n${head}`,
+    2,
+    timeoutMs,
+  );
+  if (answers === undefined) return undefined;
+  const [status, token] = answers as [RawAnswer, RawAnswer];
+  if (status.status !== 200 || token.status !== 200) return undefined;
   try {
-    const query = `?profile=${encodeURIComponent(profile)}`;
-    const status = await get(agent, socketPath, `/v1/status${query}`, 'application/json', 2_000);
-    if (status?.status !== 200) return undefined;
     const info = JSON.parse(status.body) as Record<string, unknown>;
     if (info['profile'] !== profile || info['store'] !== store) return undefined;
-    const token = await get(agent, socketPath, `/v1/token${query}`, 'application/json', timeoutMs);
-    if (token?.status !== 200) return undefined;
     const body = JSON.parse(token.body) as Record<string, unknown>;
     const accessToken = body['access_token'];
     if (typeof accessToken !== 'string' || accessToken === '') return undefined;
@@ -70,7 +103,5 @@ export async function tokenFromAgent(
     };
   } catch {
     return undefined;
-  } finally {
-    agent.destroy();
   }
 }
