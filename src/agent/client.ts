@@ -1,7 +1,7 @@
 /**
- * Asking a running agent over its Unix socket, for `td-token token`'s fast path: one connection,
- * `/v1/status` and `/v1/token` pipelined (one round trip, no HTTP module to load), and the token
- * used only when the status says the agent serves the same profile from the same store. Anything
+ * Asking a running agent over its Unix socket, for `td-token token`'s fast path: `/v1/status`,
+ * then, only when it says the agent serves the same profile from the same store, `/v1/token`
+ * (raw HTTP/1.1 on the socket: no HTTP module to load). Anything
  * unexpected is `undefined`, and the command takes its own path.
  *
  * @module
@@ -81,18 +81,18 @@ export async function tokenFromAgent(
 ): Promise<AgentToken | undefined> {
   const query = `?profile=${encodeURIComponent(profile)}`;
   const head = 'Host: agent\r\nAccept: application/json\r\n\r\n';
-  const answers = await exchange(
-    socketPath,
-    `GET /v1/status${query} HTTP/1.1\r\n${head}GET /v1/token${query} HTTP/1.1\r\n${head}`,
-    2,
-    timeoutMs,
-  );
-  if (answers === undefined) return undefined;
-  const [status, token] = answers as [RawAnswer, RawAnswer];
-  if (status.status !== 200 || token.status !== 200) return undefined;
+  const status = (
+    await exchange(socketPath, `GET /v1/status${query} HTTP/1.1\r\n${head}`, 1, 2_000)
+  )?.[0];
+  if (status?.status !== 200) return undefined;
   try {
     const info = JSON.parse(status.body) as Record<string, unknown>;
     if (info['profile'] !== profile || info['store'] !== store) return undefined;
+    // Only now the token: an agent serving another store is never asked for one.
+    const token = (
+      await exchange(socketPath, `GET /v1/token${query} HTTP/1.1\r\n${head}`, 1, timeoutMs)
+    )?.[0];
+    if (token?.status !== 200) return undefined;
     const body = JSON.parse(token.body) as Record<string, unknown>;
     const accessToken = body['access_token'];
     if (typeof accessToken !== 'string' || accessToken === '') return undefined;
