@@ -4,6 +4,7 @@
  * share one Redis store. The sandbox holds the refresh answer (a `delay` fault) so the clients
  * arrive while the refresh is in flight; its counters say how many refresh grants it saw.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -67,6 +68,25 @@ describe('one refresh per expiry', () => {
     } finally {
       expect(await stopAgent(agent)).toBe(0);
     }
+  });
+
+  it('SIGTERM while a refresh is awaited: the answer finishes, the socket goes, exit 0', async () => {
+    const record = dueIn(setup.record, 1_500);
+    await writeTokenFile(setup.tokenFile, record);
+    const agent = await startAgentChild(setup);
+    // The refresh due at the margin is held 1 s at the sandbox.
+    sandbox.faults.inject({ kind: 'delay', ms: 1_000 });
+    await delay(Math.max(0, record.expires_at - MARGIN_MS - Date.now() + 30));
+    const t0 = performance.now();
+    const pending = ask({ socketPath: agent.socketPath }, '/v1/token');
+    await delay(200);
+    agent.child.kill('SIGTERM');
+    const answer = await pending;
+    expect(performance.now() - t0).toBeGreaterThan(500);
+    expect(answer.status).toBe(200);
+    expect((JSON.parse(answer.body) as { expires_in: number }).expires_in).toBeGreaterThan(300);
+    expect((await agent.exited).code).toBe(0);
+    expect(existsSync(agent.socketPath)).toBe(false);
   });
 
   it('two agents on two sockets over one Redis store: still 1 refresh', async () => {
