@@ -9,7 +9,6 @@ import { existsSync } from 'node:fs';
 import type { AgentToken } from '../../agent/client.js';
 import { defaultSocketPath } from '../../agent/paths.js';
 import { describeStore, type ResolvedConfig } from '../../config.js';
-import { createStore } from '../../stores/create.js';
 import { isAccessTokenFresh, type TokenRecord } from '../../token.js';
 import { loadConfig, storeSpec } from '../config-load.js';
 import { rememberSecrets } from '../failure.js';
@@ -72,6 +71,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
   // The hot path: a fresh token in the store is printed without loading the provider, OAuth
   // and token manager modules at all (start-up time is what a shell substitution waits for), nor
   // starting a sandbox for a sandbox provider.
+  const { createStore } = await import('../../stores/create.js');
   const store = await createStore(storeSpec(config.store, io));
   let stored: TokenRecord | undefined;
   try {
