@@ -45,9 +45,17 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'write the token as a tda-api or schwab-py token file',
     load: () => import('./commands/export.js'),
   },
+  import: {
+    summary: 'adopt a login schwab-py, tda-api or Schwabdev already holds',
+    load: () => import('./commands/import.js'),
+  },
   watch: {
     summary: 'keep the token fresh until stopped (a cron-free refresher)',
     load: () => import('./commands/watch.js'),
+  },
+  serve: {
+    summary: 'run the token agent: fresh tokens for local bots over a socket',
+    load: () => import('./commands/serve.js'),
   },
   sandbox: {
     summary: 'run the local provider sandbox until stopped',
