@@ -11,7 +11,7 @@ import { defaultSecretPath, defaultSocketPath } from '../../agent/paths.js';
 import { ServedProfile } from '../../agent/profile.js';
 import { loadOrCreateSecret } from '../../agent/secret.js';
 import { type RunningAgent, startAgent } from '../../agent/server.js';
-import { describeStore } from '../../config.js';
+import { describeStore } from '../../config/store.js';
 import { parseSyncTarget, type SyncTarget, writeSyncTarget } from '../../formats/sync.js';
 import { configDir, resolvePath } from '../../paths.js';
 import { type Context, openContext } from '../context.js';

@@ -8,7 +8,8 @@
 import { existsSync } from 'node:fs';
 import type { AgentToken } from '../../agent/client.js';
 import { defaultSocketPath } from '../../agent/paths.js';
-import { describeStore, type ResolvedConfig } from '../../config.js';
+import type { ResolvedConfig } from '../../config/resolve.js';
+import { describeStore } from '../../config/store.js';
 import { isAccessTokenFresh, type TokenRecord } from '../../token.js';
 import { loadConfig, storeSpec } from '../config-load.js';
 import { rememberSecrets } from '../failure.js';
