@@ -8,12 +8,12 @@
 import { TokenManager } from '../../manager.js';
 import type { TokenRecord } from '../../token.js';
 import { openContext, storeLocation } from '../context.js';
-import { rememberSecrets } from '../failure.js';
 import { fixCommand } from '../fix-command.js';
 import { timeLeft, when } from '../format.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
 import { EXIT, say } from '../io.js';
 import { warnIfRefreshEnding } from '../refresh-warning.js';
+import type { CommandContext } from '../world.js';
 
 /** The access lifetime assumed when a record does not say when it was issued. */
 const DEFAULT_ACCESS_LIFETIME_MS = 30 * 60_000;
@@ -47,25 +47,29 @@ function lifetimeOf(record: TokenRecord): number {
   return DEFAULT_ACCESS_LIFETIME_MS;
 }
 
-export async function run(io: CliIO, args: CommandArgs): Promise<number> {
-  const ctx = await openContext(io, args.values);
+export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Promise<number> {
+  const ctx = await openContext(cli, io, args.values);
   try {
     const force = args.values['force'] === true;
     const before = await ctx.manager.peek();
-    if (before) rememberSecrets(before.access_token, before.refresh_token);
+    if (before) cli.secrets.remember(before.access_token, before.refresh_token);
     // Refresh once less than half the access token's life is left; other processes that hold the
     // lock first make this one find a fresh token and stop.
     const marginMs = before
       ? Math.max(ctx.manager.marginMs, lifetimeOf(before) / 2)
       : ctx.manager.marginMs;
-    const manager = new TokenManager(ctx.provider, ctx.store, { marginMs });
+    const manager = new TokenManager(ctx.provider, ctx.store, {
+      marginMs,
+      fetch: cli.deps.fetch,
+      now: cli.deps.now,
+    });
     let after: TokenRecord;
     try {
       after = await manager.refresh({ force });
     } finally {
       await manager.close();
     }
-    rememberSecrets(after.access_token, after.refresh_token);
+    cli.secrets.remember(after.access_token, after.refresh_token);
     const now = manager.now();
     const where = `${ctx.config.profile} (${ctx.config.provider}, ${storeLocation(ctx.config)})`;
     if (before && after.access_token === before.access_token) {

@@ -9,6 +9,7 @@ import { openContext } from '../context.js';
 import { UsageError } from '../failure.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
 import { EXIT } from '../io.js';
+import type { CommandContext } from '../world.js';
 
 export const spec: CommandSpec = {
   name: 'watch',
@@ -44,12 +45,12 @@ and, to start it at boot and keep it running while you are logged out:
 exit codes: 0 stopped by a signal; 1 failed; 2 usage or configuration; 3 a person must log in.`,
 };
 
-export async function run(io: CliIO, args: CommandArgs): Promise<number> {
+export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Promise<number> {
   const onRelogin = args.values['on-relogin'];
   if (onRelogin !== undefined && (typeof onRelogin !== 'string' || onRelogin.trim() === '')) {
     throw new UsageError('--on-relogin needs a command');
   }
-  const ctx = await openContext(io, args.values);
+  const ctx = await openContext(cli, io, args.values);
   try {
     const options: WatchOptions = {
       log: (line) => io.stdout.write(`${JSON.stringify(line)}\n`),
