@@ -15,15 +15,10 @@
 import { describeStore, providerOptionsOf, type ResolvedConfig } from '../config.js';
 import { TokenManager, type TokenManagerOptions } from '../manager.js';
 import type { Provider, ProviderOptions } from '../providers/types.js';
+import { openLocalSandbox, type SandboxRecord, sandboxStateFile } from '../sandbox-registry.js';
 import type { TokenStore } from '../stores/types.js';
 import { storeSpec } from './config-load.js';
 import type { CliIO } from './io.js';
-import {
-  readRunningSandbox,
-  type SandboxRecord,
-  sandboxRecordFile,
-  sandboxStateFile,
-} from './sandbox-registry.js';
 import { type CommandContext, loadConfig } from './world.js';
 
 /** Which sandbox, if any, the provider talks to; `stateFile` is where sandboxes keep its tokens. */
@@ -32,12 +27,6 @@ export type SandboxUse =
   | { kind: 'running'; record: SandboxRecord; stateFile: string }
   | { kind: 'in-process'; url: string; stateFile: string }
   | { kind: 'not-started'; stateFile: string };
-
-interface SandboxUrls {
-  authorizeUrl: string;
-  tokenUrl: string;
-  apiUrl: string;
-}
 
 /** Where each setting came from: the configuration's, with the sandbox's endpoints on top. */
 export type Sources = ResolvedConfig['sources'];
@@ -87,26 +76,29 @@ export async function openContext(
     config.apiUrl === undefined
   ) {
     const stateFile = sandboxStateFile(config.configDir, flavor);
-    const useEndpoints = (urls: SandboxUrls, name: string): void => {
-      providerOptions.authorizeUrl = urls.authorizeUrl;
-      providerOptions.tokenUrl = urls.tokenUrl;
-      providerOptions.apiUrl = urls.apiUrl;
+    const local = await openLocalSandbox(config.configDir, flavor, config, {
+      offline: options.offline === true,
+      start: deps.startSandbox,
+    });
+    if (local === undefined) {
+      sandbox = { kind: 'not-started', stateFile };
+    } else {
+      const name =
+        local.kind === 'running'
+          ? `the running td-token sandbox (pid ${local.record.pid})`
+          : 'a sandbox started by this command';
+      sandbox =
+        local.kind === 'running'
+          ? { kind: 'running', record: local.record, stateFile }
+          : { kind: 'in-process', url: local.urls.url, stateFile };
+      cleanups.push(() => local.close());
+      providerOptions.authorizeUrl = local.urls.authorizeUrl;
+      providerOptions.tokenUrl = local.urls.tokenUrl;
+      providerOptions.apiUrl = local.urls.apiUrl;
       const source = { kind: 'sandbox' as const, name };
       sources.authorizeUrl = source;
       sources.tokenUrl = source;
       sources.apiUrl = source;
-    };
-    const running = await readRunningSandbox(sandboxRecordFile(config.configDir, flavor));
-    if (running) {
-      sandbox = { kind: 'running', record: running, stateFile };
-      useEndpoints(running, `the running td-token sandbox (pid ${running.pid})`);
-    } else if (options.offline) {
-      sandbox = { kind: 'not-started', stateFile };
-    } else {
-      const { sandbox: started } = await deps.startSandbox(config.configDir, flavor, config);
-      cleanups.push(() => started.close());
-      sandbox = { kind: 'in-process', url: started.url, stateFile };
-      useEndpoints(started, 'a sandbox started by this command');
     }
   }
 

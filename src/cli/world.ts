@@ -14,11 +14,11 @@
 import { type ConfigInput, type ResolvedConfig, resolveConfig } from '../config.js';
 import type { Provider, ProviderName, ProviderOptions } from '../providers/types.js';
 import type { Sandbox, SandboxApp } from '../sandbox/index.js';
+import type { CliSandboxOptions, ConfiguredApp } from '../sandbox-registry.js';
 import { createStore } from '../stores/create.js';
 import type { StoreSpec } from '../stores/spec.js';
 import type { TokenStore } from '../stores/types.js';
 import { type CliIO, warn } from './io.js';
-import type { CliSandboxOptions, ConfiguredApp } from './sandbox-registry.js';
 
 type Flavor = 'tdameritrade' | 'schwab';
 
@@ -57,7 +57,7 @@ export function defaultDeps(): CliDeps {
     fetch: (input, init) => globalThis.fetch(input, init),
     now: () => Date.now(),
     async startSandbox(configDir, flavor, app, options) {
-      const { startCliSandbox } = await import('./sandbox-registry.js');
+      const { startCliSandbox } = await import('../sandbox-registry.js');
       return startCliSandbox(configDir, flavor, app, options);
     },
   };

@@ -7,9 +7,6 @@
  */
 import { DEFAULT_SANDBOX_FLAVOR, type ResolvedConfig } from '../../config.js';
 import { ensureCertificate } from '../../login/cert.js';
-import { UsageError } from '../failure.js';
-import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
-import { EXIT, say, warn } from '../io.js';
 import {
   readRunningSandbox,
   removeSandboxRecord,
@@ -17,7 +14,10 @@ import {
   sandboxRecordFile,
   sandboxStateFile,
   writeSandboxRecord,
-} from '../sandbox-registry.js';
+} from '../../sandbox-registry.js';
+import { UsageError } from '../failure.js';
+import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
+import { EXIT, say, warn } from '../io.js';
 import type { CommandContext } from '../world.js';
 
 type Flavor = 'tdameritrade' | 'schwab';
