@@ -468,8 +468,9 @@ describe('usage', () => {
       [['sandbox', '--port', 'http'], /^td-token: --port is "http"/],
       [[], /td-token: no command given/],
     ];
-    for (const [args, pattern] of cases) {
-      const r = await spawnCli(args, home);
+    // The first as a process (exit code and streams as a shell sees them), the rest in-process.
+    for (const [i, [args, pattern]] of cases.entries()) {
+      const r = i === 0 ? await spawnCli(args, home) : await runCli(args, home);
       expect({ args, code: r.code, stdout: r.stdout, stderr: r.stderr }).toMatchObject({
         args,
         code: 2,
