@@ -1,32 +1,42 @@
 /**
  * td-token: OAuth 2.0 login and always-valid tokens for the TD Ameritrade API and the Charles
- * Schwab Trader API. The public API, by name.
+ * Schwab Trader API. What a user needs, by name: the token manager and the one call that opens
+ * it, the provider and store factories, the login functions and the protocol's grant pairs, the
+ * errors, and the record, store and provider types. The building blocks under them (the store
+ * classes, token-record helpers, the API helpers, retry, paths) are in `td-token/advanced`; the
+ * provider sandbox is `td-token/sandbox`.
  *
  * @example
  * import { openTokenManager } from 'td-token';
- * const td = await openTokenManager({ provider: 'schwab', clientId, clientSecret,
- *   redirectUri: 'https://127.0.0.1:8182' });
+ * const td = await openTokenManager({ provider: 'sandbox-schwab' }); // or 'schwab' with your app
  * const accessToken = await td.getAccessToken();
+ * await td.close();
  *
  * @module
  */
-export { type ApiClient, authorizedFetch, getAccounts, getQuotes } from './api.js';
-export { type OpenTokenManagerOptions, openTokenManager } from './client.js';
+export {
+  type OpenTokenManagerOptions,
+  type OpenTokenManagerProvider,
+  openTokenManager,
+} from './client.js';
 export {
   CallbackError,
+  type CallbackErrorCode,
   ConfigError,
+  ERROR_CODES,
   type ErrorCode,
   ForbiddenError,
   isTdTokenError,
   LoginRequiredError,
   ProviderError,
+  type ProviderErrorCode,
   StoreError,
+  type StoreErrorCode,
   TdTokenError,
   type TdTokenErrorOptions,
   TokenExpiredError,
 } from './errors.js';
 export {
-  ensureCertificate,
   type LoginServerOptions,
   type ManualLoginOptions,
   manualLogin,
@@ -48,48 +58,15 @@ export {
   parseCallbackUrl,
   processAuthorizationCodeResponse,
   processRefreshTokenResponse,
-  type RetryOptions,
   refreshAccessToken,
   sendAuthorizationCodeGrant,
   sendRefreshTokenGrant,
-  withRetry,
 } from './oauth/index.js';
-export { configDir, defaultTokenPath } from './paths.js';
 export {
-  type ClientAuthMethod,
   createProvider,
-  type ErrorAnswer,
-  PROVIDER_DEFAULTS,
   type Provider,
   type ProviderName,
   type ProviderOptions,
-  type TokenRequest,
 } from './providers/index.js';
-export {
-  createEncryptingCodec,
-  createKeyFile,
-  createStore,
-  type EncryptionOptions,
-  FileStore,
-  type LockOptions,
-  MemoryStore,
-  RedisStore,
-  SqliteStore,
-  type StoreKind,
-  type StoreLock,
-  type StoreSpec,
-  storeSpecFrom,
-  type TokenStore,
-} from './stores/index.js';
-export {
-  isAccessTokenFresh,
-  isRefreshTokenExpired,
-  maskToken,
-  parseTokenRecord,
-  serializeTokenRecord,
-  type TokenRecord,
-  type TokenResponse,
-  tokenRecordFromResponse,
-  validateTokenRecord,
-} from './token.js';
-export { runWatch, type WatchOptions } from './watch.js';
+export { createStore, type StoreSpec, type TokenStore } from './stores/index.js';
+export type { TokenRecord } from './token.js';

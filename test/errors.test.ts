@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { UsageError } from '../src/cli/failure.js';
 import {
   CallbackError,
   ConfigError,
+  ERROR_CODES,
   ForbiddenError,
   isTdTokenError,
   LoginRequiredError,
@@ -66,5 +68,35 @@ describe('TdTokenError', () => {
     expect(isTdTokenError(error, 'forbidden')).toBe(false);
     expect(isTdTokenError(new Error('x'))).toBe(false);
     expect(isTdTokenError({ code: 'login_required' })).toBe(false);
+  });
+
+  it('exports every code as a runtime constant, each distinct', () => {
+    const values = Object.values(ERROR_CODES);
+    expect(new Set(values).size).toBe(values.length);
+    expect(ERROR_CODES.LOGIN_REQUIRED).toBe('login_required');
+    expect(ERROR_CODES.PROVIDER_UNAVAILABLE).toBe('provider_unavailable');
+    expect(isTdTokenError(new LoginRequiredError('x'), ERROR_CODES.LOGIN_REQUIRED)).toBe(true);
+  });
+
+  it("the CLI's usage error is a TdTokenError with its own code", () => {
+    const error = new UsageError('unknown flag --jsno', 'td-token status --help');
+    expect(error).toBeInstanceOf(TdTokenError);
+    expect(error.code).toBe(ERROR_CODES.INVALID_USAGE);
+    expect(error.name).toBe('UsageError');
+    expect(error.helpCommand).toBe('td-token status --help');
+  });
+
+  it('a class takes only its own codes (checked by the type checker)', () => {
+    // @ts-expect-error: lock_timeout is a StoreError's code, not a ProviderError's
+    const wrong = new ProviderError('lock_timeout', 'x');
+    // @ts-expect-error: rate_limited is a ProviderError's code, not a StoreError's
+    const wrong2 = new StoreError('rate_limited', 'x');
+    // @ts-expect-error: invalid_client is a ProviderError's code, not a CallbackError's
+    const wrong3 = new CallbackError('invalid_client', 'x');
+    expect([wrong, wrong2, wrong3].every((e) => e instanceof TdTokenError)).toBe(true);
+    const store: StoreError = new StoreError('decrypt_failed', 'x');
+    const code: 'invalid_token_file' | 'store_error' | 'lock_timeout' | 'decrypt_failed' =
+      store.code;
+    expect(code).toBe('decrypt_failed');
   });
 });

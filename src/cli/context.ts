@@ -15,19 +15,12 @@
 import { providerOptionsOf, type ResolvedConfig } from '../config/resolve.js';
 import { describeStore } from '../config/store.js';
 import { TokenManager, type TokenManagerOptions } from '../manager.js';
-import { createProvider } from '../providers/index.js';
 import type { Provider, ProviderOptions } from '../providers/types.js';
-import { createStore } from '../stores/create.js';
+import { openLocalSandbox, type SandboxRecord, sandboxStateFile } from '../sandbox-registry.js';
 import type { TokenStore } from '../stores/types.js';
-import { loadConfig, storeSpec } from './config-load.js';
+import { storeSpec } from './config-load.js';
 import type { CliIO } from './io.js';
-import {
-  readRunningSandbox,
-  type SandboxRecord,
-  sandboxRecordFile,
-  sandboxStateFile,
-  startCliSandbox,
-} from './sandbox-registry.js';
+import { type CommandContext, loadConfig } from './world.js';
 
 /** Which sandbox, if any, the provider talks to; `stateFile` is where sandboxes keep its tokens. */
 export type SandboxUse =
@@ -36,15 +29,15 @@ export type SandboxUse =
   | { kind: 'in-process'; url: string; stateFile: string }
   | { kind: 'not-started'; stateFile: string };
 
-interface SandboxUrls {
-  authorizeUrl: string;
-  tokenUrl: string;
-  apiUrl: string;
-}
+/** Where each setting came from: the configuration's, with the sandbox's endpoints on top. */
+export type Sources = ResolvedConfig['sources'];
 
 /** Everything a command works with; `close()` it in a `finally`. */
 export interface Context {
+  /** The configuration as resolved, untouched. */
   config: ResolvedConfig;
+  /** Where each setting came from, with the endpoints a sandbox gave (`config.sources` is not changed). */
+  sources: Sources;
   provider: Provider;
   store: TokenStore;
   manager: TokenManager;
@@ -62,15 +55,18 @@ export interface OpenOptions {
   manager?: TokenManagerOptions;
 }
 
-/** Build the context; the caller must `close()` it. */
+/** Build the context in the command's world `cli`; the caller must `close()` it. */
 export async function openContext(
+  cli: CommandContext,
   io: CliIO,
   values: Record<string, string | boolean | undefined>,
   options: OpenOptions = {},
 ): Promise<Context> {
-  const config = options.config ?? (await loadConfig(io, values));
+  const config = options.config ?? (await loadConfig(cli, io, values));
+  const { deps } = cli;
   const cleanups: (() => Promise<void>)[] = [];
   const providerOptions: ProviderOptions = providerOptionsOf(config);
+  const sources: Sources = { ...config.sources };
   let sandbox: SandboxUse = { kind: 'none' };
 
   const flavor = config.sandboxFlavor;
@@ -81,37 +77,45 @@ export async function openContext(
     config.apiUrl === undefined
   ) {
     const stateFile = sandboxStateFile(config.configDir, flavor);
-    const useEndpoints = (urls: SandboxUrls, name: string): void => {
-      providerOptions.authorizeUrl = urls.authorizeUrl;
-      providerOptions.tokenUrl = urls.tokenUrl;
-      providerOptions.apiUrl = urls.apiUrl;
-      const source = { kind: 'sandbox' as const, name };
-      config.sources.authorizeUrl = source;
-      config.sources.tokenUrl = source;
-      config.sources.apiUrl = source;
-    };
-    const running = await readRunningSandbox(sandboxRecordFile(config.configDir, flavor));
-    if (running) {
-      sandbox = { kind: 'running', record: running, stateFile };
-      useEndpoints(running, `the running td-token sandbox (pid ${running.pid})`);
-    } else if (options.offline) {
+    const local = await openLocalSandbox(config.configDir, flavor, config, {
+      offline: options.offline === true,
+      start: deps.startSandbox,
+    });
+    if (local === undefined) {
       sandbox = { kind: 'not-started', stateFile };
     } else {
-      const { sandbox: started } = await startCliSandbox(config.configDir, flavor, config);
-      cleanups.push(() => started.close());
-      sandbox = { kind: 'in-process', url: started.url, stateFile };
-      useEndpoints(started, 'a sandbox started by this command');
+      const name =
+        local.kind === 'running'
+          ? `the running td-token sandbox (pid ${local.record.pid})`
+          : 'a sandbox started by this command';
+      sandbox =
+        local.kind === 'running'
+          ? { kind: 'running', record: local.record, stateFile }
+          : { kind: 'in-process', url: local.urls.url, stateFile };
+      cleanups.push(() => local.close());
+      providerOptions.authorizeUrl = local.urls.authorizeUrl;
+      providerOptions.tokenUrl = local.urls.tokenUrl;
+      providerOptions.apiUrl = local.urls.apiUrl;
+      const source = { kind: 'sandbox' as const, name };
+      sources.authorizeUrl = source;
+      sources.tokenUrl = source;
+      sources.apiUrl = source;
     }
   }
 
   try {
-    const provider = createProvider(config.protocol, providerOptions);
-    const store = await createStore(storeSpec(config.store, io));
+    const provider = await deps.createProvider(config.protocol, providerOptions);
+    const store = await deps.createStore(storeSpec(config.store, io));
     cleanups.push(() => store.close());
-    const manager = new TokenManager(provider, store, options.manager);
+    const manager = new TokenManager(provider, store, {
+      fetch: deps.fetch,
+      now: deps.now,
+      ...options.manager,
+    });
     cleanups.push(() => manager.close());
     return {
       config,
+      sources,
       provider,
       store,
       manager,

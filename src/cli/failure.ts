@@ -5,33 +5,19 @@
  * @internal
  * @module
  */
-import { isTdTokenError } from '../errors.js';
+import { isTdTokenError, TdTokenError } from '../errors.js';
 import { maskToken } from '../token.js';
 import { type CliIO, EXIT } from './io.js';
-
-/** Secrets this run has seen (tokens, the client secret); masked in every error line. */
-export const knownSecrets = new Set<string>();
-
-/** Remember secrets to mask; empty and missing values are skipped. */
-export function rememberSecrets(...values: (string | undefined)[]): void {
-  for (const v of values) if (v) knownSecrets.add(v);
-}
-
-let loginCommand = 'td-token login';
-
-/**
- * The login command with this run's configuration flags; errors that say "run 'td-token login'"
- * are shown with it, so the fix can be pasted as it is.
- */
-export function setLoginCommand(command: string): void {
-  loginCommand = command;
-}
+import type { CommandContext } from './world.js';
 
 /** A usage mistake on the command line (exit 2). */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
+export class UsageError extends TdTokenError {
+  declare readonly code: 'invalid_usage';
+  /** The help that explains the mistake: the command's own for its flags. */
+  readonly helpCommand: string;
+  constructor(message: string, helpCommand = 'td-token --help') {
+    super('invalid_usage', message);
+    this.helpCommand = helpCommand;
   }
 }
 
@@ -57,17 +43,21 @@ function messageOf(err: unknown): string {
   return String(err);
 }
 
-/** Print `td-token: <message>` (and, for usage errors, where to find help); return the exit code. */
+/**
+ * Print `td-token: <message>` (and, for usage errors, where to find help); return the exit code.
+ * Every secret the run has seen is masked, and "run 'td-token login'" names this run's login
+ * command.
+ */
 export function reportError(
   io: CliIO,
   err: unknown,
-  secrets: Iterable<string> = knownSecrets,
+  cli: Pick<CommandContext, 'secrets' | 'loginCommand'>,
 ): number {
   const code = exitCodeFor(err);
-  const list = [...secrets];
-  let text = `td-token: ${messageOf(err).split(`'td-token login'`).join(`'${loginCommand}'`)}`;
-  if (err instanceof UsageError) text += `\nrun 'td-token --help' for usage`;
-  if (!isTdTokenError(err) && !(err instanceof UsageError) && io.env['TD_TOKEN_DEBUG']) {
+  const list = [...cli.secrets];
+  let text = `td-token: ${messageOf(err).split(`'td-token login'`).join(`'${cli.loginCommand}'`)}`;
+  if (err instanceof UsageError) text += `\nrun '${err.helpCommand}' for usage`;
+  if (!isTdTokenError(err) && io.env['TD_TOKEN_DEBUG']) {
     text += `\n${err instanceof Error ? (err.stack ?? '') : ''}`;
   }
   io.stderr.write(`${scrub(text, list)}\n`);

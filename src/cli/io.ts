@@ -6,6 +6,7 @@
  * @module
  */
 import type { ParseArgsConfig } from 'node:util';
+import type { CommandContext } from './world.js';
 
 /** A command's world. `stdout` is for data, `stderr` for people. */
 export interface CliIO {
@@ -44,8 +45,11 @@ export interface CommandSpec {
   handlesSignals?: boolean;
 }
 
-/** A command: never throws for expected failures and never exits the process; returns the exit code. */
-export type CommandRun = (io: CliIO, args: CommandArgs) => Promise<number>;
+/**
+ * A command: never exits the process; returns the exit code (or throws an error `main` reports).
+ * `cli` is its world: the dependencies it reaches, the secrets it has seen, the login command.
+ */
+export type CommandRun = (io: CliIO, args: CommandArgs, cli: CommandContext) => Promise<number>;
 
 /** What each file in `commands/` exports. */
 export interface CommandModule {

@@ -8,11 +8,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { reportError, setLoginCommand, UsageError } from './failure.js';
+import { reportError, UsageError } from './failure.js';
 import { fixCommand } from './fix-command.js';
-import type { CliIO, CommandArgs, CommandModule, CommandSpec } from './io.js';
+import type { CliIO, CommandArgs, CommandModule, CommandSpec, OptionTable } from './io.js';
 import { EXIT } from './io.js';
 import { GLOBAL_HELP, GLOBAL_OPTIONS, GLOBAL_VALUE_FLAGS } from './options.js';
+import { type CliDeps, commandContext } from './world.js';
 
 interface CommandEntry {
   summary: string;
@@ -134,40 +135,64 @@ function distance(a: string, b: string): number {
   return row[b.length] as number;
 }
 
+/** The nearest of `names` to `given` (at most two edits away, and not for tiny words), if any. */
+function nearest(given: string, names: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const name of names) {
+    const d = distance(name, given);
+    if (d < bestDistance && d < name.length - 1) {
+      best = name;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
 function unknownCommand(name: string): UsageError {
-  const near = Object.keys(COMMANDS).find((c) => distance(c, name) <= 2);
+  const near = nearest(name, Object.keys(COMMANDS));
   return new UsageError(`unknown command "${name}"${near ? `. did you mean '${near}'?` : ''}`);
 }
 
-function parseError(err: unknown, command: string): UsageError {
+function parseError(err: unknown, command: string, options: OptionTable): UsageError {
   const e = err as NodeJS.ErrnoException;
   const message = e.message ?? String(err);
   const quoted = /'([^']+)'/.exec(message)?.[1];
+  const help = `td-token ${command} --help`;
   switch (e.code) {
-    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
+      const given = quoted?.split('=')[0];
+      const near =
+        given?.startsWith('--') === true
+          ? nearest(
+              given,
+              Object.keys(options).map((name) => `--${name}`),
+            )
+          : undefined;
       return new UsageError(
-        `unknown flag ${quoted ?? ''} for 'td-token ${command}'`.replace('  ', ' '),
+        `unknown flag ${quoted ?? ''} for 'td-token ${command}'`.replace('  ', ' ') +
+          (near ? `. did you mean '${near}'?` : ''),
+        help,
       );
+    }
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
       const flag = quoted?.split(' ')[0] ?? 'a flag';
       return /argument missing/.test(message)
-        ? new UsageError(`${flag} needs a value`)
-        : new UsageError(`${flag} takes no value`);
+        ? new UsageError(`${flag} needs a value`, help)
+        : new UsageError(`${flag} takes no value`, help);
     }
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
       return new UsageError(
         `unexpected argument ${quoted ? `"${quoted}"` : ''} for 'td-token ${command}'`,
+        help,
       );
     default:
-      return new UsageError(message);
+      return new UsageError(message, help);
   }
 }
 
-/** Hooks the process entry gives; tests run without them. */
-export interface MainOptions {
-  /** Called for commands that run until stopped: install SIGINT/SIGTERM handlers, return their signal. */
-  installSignals?: () => AbortSignal;
-}
+/** What the process entry gives `main`: the world's dependencies (the real ones where missing). */
+export type MainOptions = Partial<CliDeps>;
 
 async function version(): Promise<string> {
   const pkg = JSON.parse(
@@ -178,12 +203,17 @@ async function version(): Promise<string> {
   return pkg.version;
 }
 
-/** Run the command line `argv` (without `node` and the script). Resolves with the exit code. */
+/**
+ * Run the command line `argv` (without `node` and the script) in the world `deps` (the real one
+ * where a dependency is not given: tests give a sandbox starter, a clock, a fetch of their own).
+ * Resolves with the exit code.
+ */
 export async function main(
   argv: readonly string[],
   io: CliIO,
-  options: MainOptions = {},
+  deps: Partial<CliDeps> = {},
 ): Promise<number> {
+  const cli = commandContext(deps);
   const { command, rest } = splitCommand(argv);
   try {
     if (command === undefined) {
@@ -215,18 +245,14 @@ export async function main(
     }
     const mod = await entry.load();
     let args: CommandArgs;
+    const options = { ...GLOBAL_OPTIONS, ...mod.spec.options };
     try {
-      const parsed = parseArgs({
-        args: rest,
-        options: { ...GLOBAL_OPTIONS, ...mod.spec.options },
-        strict: true,
-        allowPositionals: false,
-      });
+      const parsed = parseArgs({ args: rest, options, strict: true, allowPositionals: false });
       args = { values: parsed.values as CommandArgs['values'], positionals: parsed.positionals };
     } catch (err) {
-      throw parseError(err, command);
+      throw parseError(err, command, options);
     }
-    setLoginCommand(fixCommand('login', args.values));
+    cli.loginCommand = fixCommand('login', args.values);
     if (args.values['help']) {
       io.stdout.write(commandHelp(mod.spec));
       return EXIT.ok;
@@ -235,12 +261,11 @@ export async function main(
       io.stdout.write(`${await version()}\n`);
       return EXIT.ok;
     }
+    const installSignals = cli.deps.installSignals;
     const runIO: CliIO =
-      mod.spec.handlesSignals && options.installSignals
-        ? { ...io, signal: options.installSignals() }
-        : io;
-    return await mod.run(runIO, args);
+      mod.spec.handlesSignals && installSignals ? { ...io, signal: installSignals() } : io;
+    return await mod.run(runIO, args, cli);
   } catch (err) {
-    return reportError(io, err);
+    return reportError(io, err, cli);
   }
 }

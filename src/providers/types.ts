@@ -8,13 +8,34 @@
 import type { TdTokenError } from '../errors.js';
 import type { TokenRecord } from '../token.js';
 
-/** The providers td-token speaks to. */
+/**
+ * The providers td-token speaks to.
+ *
+ * @example
+ * const name: ProviderName = 'schwab';
+ */
 export type ProviderName = 'tdameritrade' | 'schwab' | 'generic';
 
-/** How a client proves itself at the token endpoint (RFC 6749 section 2.3). */
+/**
+ * How a client proves itself at the token endpoint (RFC 6749 section 2.3).
+ *
+ * @example
+ * createProvider('generic', { clientId, clientSecret, redirectUri, clientAuth: 'client_secret_post' });
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1
+ */
 export type ClientAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';
 
-/** What a caller gives to make a provider. Every endpoint can be overridden. */
+/**
+ * What a caller gives to make a provider. Every endpoint can be overridden.
+ *
+ * @example
+ * const options: ProviderOptions = {
+ *   clientId: process.env.TD_TOKEN_CLIENT_ID ?? '',
+ *   clientSecret: process.env.TD_TOKEN_CLIENT_SECRET,
+ *   redirectUri: 'https://127.0.0.1:8182',
+ * };
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-3.1.2 (the redirect URI must match the registered one)
+ */
 export interface ProviderOptions {
   /** TD's consumer key (the `@AMER.OAUTHAP` suffix is added when missing) or Schwab's app key. */
   clientId: string;
@@ -40,14 +61,28 @@ export interface ProviderOptions {
   refreshTokenLifetime?: number | undefined;
 }
 
-/** A token request ready to send: `POST url` with a form body. */
+/**
+ * A token request ready to send: `POST url` with a form body.
+ *
+ * @example
+ * const req = provider.refreshGrantRequest(record.refresh_token, { renewRefreshToken: false });
+ * const res = await fetch(req.url, { method: 'POST', headers: req.headers, body: req.body });
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3
+ */
 export interface TokenRequest {
   url: string;
   headers: Record<string, string>;
   body: URLSearchParams;
 }
 
-/** A provider's answer that was not a 2xx, as read off the wire. */
+/**
+ * A provider's answer that was not a 2xx, as read off the wire.
+ *
+ * @example
+ * const answer: ErrorAnswer = { status: res.status, headers: res.headers, body: await res.text() };
+ * throw provider.tokenError(answer, 'refresh_token');
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
+ */
 export interface ErrorAnswer {
   status: number;
   headers: Headers;
@@ -56,7 +91,24 @@ export interface ErrorAnswer {
   response?: Response | undefined;
 }
 
+/**
+ * The contract every provider keeps: its endpoints, how to build its authorization URL, how to
+ * authenticate at its token endpoint, and how to read its answers and errors (TD's and Schwab's
+ * quirks live only in their modules). Pure: a provider sends nothing itself; the grant functions
+ * send what it builds and hand the answer back to it.
+ *
+ * @example
+ * import { createProvider, sendRefreshTokenGrant, processRefreshTokenResponse } from 'td-token';
+ * const provider: Provider = createProvider('schwab', { clientId, clientSecret, redirectUri });
+ * const url = provider.authorizationUrl({ state: 'r4nd0m' });
+ * const res = await sendRefreshTokenGrant(provider, record.refresh_token);
+ * const next = await processRefreshTokenResponse(provider, res, { receivedAt: Date.now(), previous: record });
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1 (the authorization code grant)
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6 (refreshing an access token)
+ * @see https://www.rfc-editor.org/rfc/rfc7636 (PKCE, `usesPkce`)
+ */
 export interface Provider {
+  /** Which provider this is. */
   readonly name: ProviderName;
   /** The client id as sent to the authorization endpoint (TD: with its suffix). */
   readonly clientId: string;

@@ -8,9 +8,20 @@
 import type { TokenRecord } from '../token.js';
 import type { StoreSpecs } from './spec.js';
 
-/** A store kind: `memory`, `file`, `sqlite`, `redis`, or one a registered driver adds. */
+/**
+ * A store kind: `memory`, `file`, `sqlite`, `redis`, or one a registered driver adds.
+ *
+ * @example
+ * const kind: StoreKind = store.kind; // 'file' for the default store
+ */
 export type StoreKind = keyof StoreSpecs;
 
+/**
+ * How {@link TokenStore.lock} waits, and how long a lock outlives a holder that died.
+ *
+ * @example
+ * const lock = await store.lock({ waitMs: 10_000, ttlMs: 30_000 });
+ */
 export interface LockOptions {
   /** How long to wait for the lock before failing with `lock_timeout`, ms (default 30 000). */
   waitMs?: number;
@@ -19,7 +30,17 @@ export interface LockOptions {
   signal?: AbortSignal;
 }
 
-/** A held lock. Save through it, so that a holder whose lock expired cannot overwrite a newer token. */
+/**
+ * A held lock. Save through it, so that a holder whose lock expired cannot overwrite a newer token.
+ *
+ * @example
+ * const lock = await store.lock();
+ * try {
+ *   await lock.save(newRecord);
+ * } finally {
+ *   await lock.release();
+ * }
+ */
 export interface StoreLock {
   /** Save while holding the lock; throws `lock_timeout` (lock lost) instead of overwriting if the lock was taken over. */
   save(record: TokenRecord): Promise<void>;
@@ -27,7 +48,30 @@ export interface StoreLock {
   release(): Promise<void>;
 }
 
+/**
+ * The contract every token store keeps. A store holds one {@link TokenRecord} (one profile's
+ * login): `load` reads it (undefined when there is none, `invalid_token_file` when it is
+ * corrupt), `save` replaces it atomically, `clear` removes it, and `lock` keeps refreshes one at
+ * a time as far as the store reaches. Because a refresh grant can rotate the refresh token, a
+ * refresh must happen under the lock and be saved through it, or the token a second refresher
+ * gets back is lost. Every store passes the same contract suite (`test/stores/contract.test.ts`).
+ *
+ * @example
+ * import { createStore } from 'td-token';
+ * const store = await createStore({ kind: 'file', path: 'output/token.json' });
+ * const lock = await store.lock();
+ * try {
+ *   const record = await store.load();
+ *   if (record) await lock.save({ ...record, scope: 'AccountAccess' });
+ * } finally {
+ *   await lock.release();
+ *   await store.close();
+ * }
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6 (a refresh may issue a new refresh token; the client must keep it)
+ * @see https://www.rfc-editor.org/rfc/rfc6819#section-5.1.6 (keep refresh tokens confidential)
+ */
 export interface TokenStore {
+  /** Which kind of store this is. */
   readonly kind: StoreKind;
   /** Where the record lives, for people (`status`); never holds a password or token. */
   readonly location: string;

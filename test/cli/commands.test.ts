@@ -1,7 +1,8 @@
 /**
- * Each command as a real child process (`node dist/cli/main.js`) against a real sandbox started
- * here, on a token file made by a real login through the sandbox's forms: stdout, stderr and the
- * exit code of each.
+ * Each command against a real sandbox started here, on a token file made by a real login through
+ * the sandbox's forms: stdout, stderr and the exit code of each. Most run in-process (`main` with
+ * the sandbox's clock); the ones about start-up, exit codes and stdout as a process sees them run
+ * the built command as a real child process (`spawnCli`).
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,12 +13,14 @@ import {
   assertBuilt,
   type Home,
   makeHome,
+  type RunOptions,
   readTokenFile,
-  runCli,
   sandboxFlags,
   sandboxLogin,
+  runCli as spawnCli,
   writeTokenFile,
 } from './harness.js';
+import { runInProcess, sandboxClock } from './inprocess.js';
 
 let sandbox: Sandbox;
 let home: Home;
@@ -44,6 +47,11 @@ afterEach(async () => {
   await home.cleanup();
 });
 
+/** `td-token ...args` in-process, with the sandbox's clock. */
+function runCli(args: readonly string[], h: Home, options: RunOptions = {}) {
+  return runInProcess(args, h, { ...options, deps: sandboxClock(sandbox) });
+}
+
 async function loggedIn() {
   const record = await sandboxLogin(sandbox, 'schwab');
   await writeTokenFile(tokenFile, record);
@@ -54,7 +62,7 @@ async function loggedIn() {
 describe('td-token token', () => {
   it('prints exactly the stored access token and a newline, without refreshing a fresh one', async () => {
     const record = await loggedIn();
-    const r = await runCli(['token', ...flags], home);
+    const r = await spawnCli(['token', ...flags], home);
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe(`${record.access_token}\n`);
     expect(r.code).toBe(0);
@@ -80,7 +88,7 @@ describe('td-token token', () => {
   });
 
   it('exits 3 with the login command when nothing is stored', async () => {
-    const r = await runCli(['token', ...flags, '--profile', 'work'], home);
+    const r = await spawnCli(['token', ...flags, '--profile', 'work'], home);
     expect(r.code).toBe(3);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^td-token: no token is stored in .*token\.json/);
@@ -207,7 +215,7 @@ describe('td-token refresh', () => {
   });
 
   it('never prompts: with no token it exits 3 at once, even with a terminal-less stdin left open', async () => {
-    const r = await runCli(['refresh', ...flags], home);
+    const r = await spawnCli(['refresh', ...flags], home);
     expect(r.code).toBe(3);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^td-token: no token is stored/);
@@ -253,13 +261,14 @@ describe('td-token status', () => {
     expect(sandbox.counters().token.total).toBe(0);
   });
 
-  it('--show-token shows the tokens in full', async () => {
+  it('--show-token shows the access token in full, the refresh token masked', async () => {
     const record = await loggedIn();
     const r = await runCli(['status', '--json', '--show-token', '--offline', ...flags], home);
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report.accessToken.token).toBe(record.access_token);
-    expect(report.refreshToken.token).toBe(record.refresh_token);
+    // The refresh token is never shown, --show-token or not (its text may land in cron logs).
+    expect(report.refreshToken.token).toBe(maskToken(record.refresh_token));
     expect(report.api.checked).toBe(false);
     expect(sandbox.counters().api).toBe(0);
   });
@@ -417,7 +426,7 @@ describe('td-token export', () => {
 
 describe('usage', () => {
   it('--help and <command> --help print usage on stdout with exit 0', async () => {
-    const top = await runCli(['--help'], home);
+    const top = await spawnCli(['--help'], home);
     expect(top.code).toBe(0);
     expect(top.stderr).toBe('');
     expect(top.stdout).toContain('usage: td-token <command> [flags]');
@@ -434,7 +443,7 @@ describe('usage', () => {
     ]) {
       expect(top.stdout).toMatch(new RegExp(`\\n  ${name} +\\S`));
     }
-    const sub = await runCli(['status', '--help'], home);
+    const sub = await spawnCli(['status', '--help'], home);
     expect(sub.code).toBe(0);
     expect(sub.stdout).toMatch(/^usage: td-token status \[--json\]/);
     expect(sub.stdout).toContain('--json fields (stable)');
@@ -459,8 +468,9 @@ describe('usage', () => {
       [['sandbox', '--port', 'http'], /^td-token: --port is "http"/],
       [[], /td-token: no command given/],
     ];
-    for (const [args, pattern] of cases) {
-      const r = await runCli(args, home);
+    // The first as a process (exit code and streams as a shell sees them), the rest in-process.
+    for (const [i, [args, pattern]] of cases.entries()) {
+      const r = i === 0 ? await spawnCli(args, home) : await runCli(args, home);
       expect({ args, code: r.code, stdout: r.stdout, stderr: r.stderr }).toMatchObject({
         args,
         code: 2,
@@ -472,7 +482,7 @@ describe('usage', () => {
 
   it('--version prints the package version', async () => {
     const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8'));
-    const r = await runCli(['--version'], home);
+    const r = await spawnCli(['--version'], home);
     expect(r).toMatchObject({ code: 0, stdout: `${pkg.version}\n`, stderr: '' });
   });
 });

@@ -21,6 +21,7 @@ import {
   startCli,
   writeTokenFile,
 } from './harness.js';
+import { runInProcess } from './inprocess.js';
 
 let home: Home;
 const running: RunningCli[] = [];
@@ -180,7 +181,7 @@ describe('zero configuration', () => {
     expect((await status()).report).toMatchObject({ ok: true, api: { accepted: true } });
   }, 60_000);
 
-  it('the same with the TD Ameritrade sandbox: login, then refresh and status in other processes', async () => {
+  it('the same with the TD Ameritrade sandbox: login, then refresh and status after it (in-process, each starting its own sandbox on the kept tokens)', async () => {
     const flags = ['--provider', 'sandbox-tdameritrade'];
     const login = await manualLogin(flags);
     expect(login.code).toBe(0);
@@ -188,9 +189,10 @@ describe('zero configuration', () => {
     const tokenFile = join(home.configDir, 'tokens', 'default.json');
     const stored = await readTokenFile(tokenFile);
     expect(stored.refresh_token_expires_at - Date.now()).toBeGreaterThan(89 * 86_400_000);
-    expect((await runCli(['refresh', '--force', ...flags], home)).code).toBe(0);
+    expect((await runInProcess(['refresh', '--force', ...flags], home)).code).toBe(0);
     expect((await readTokenFile(tokenFile)).access_token).not.toBe(stored.access_token);
-    const after = await status(flags);
+    const r = await runInProcess(['status', '--json', ...flags], home);
+    const after = { code: r.code, report: JSON.parse(r.stdout) };
     expect(after.code).toBe(0);
     expect(after.report).toMatchObject({
       sandbox: { stateFile: join(home.configDir, 'sandbox', 'tdameritrade-state.json') },
@@ -199,7 +201,7 @@ describe('zero configuration', () => {
   }, 60_000);
 
   it('login --manual with nothing on stdin fails at once instead of waiting (exit 1)', async () => {
-    const r = await runCli(['login', '--manual', '--provider', 'sandbox-tdameritrade'], home);
+    const r = await runInProcess(['login', '--manual', '--provider', 'sandbox-tdameritrade'], home);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/td-token: standard input ended without the redirected URL/);
   });

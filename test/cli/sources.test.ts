@@ -1,5 +1,6 @@
 /**
- * Configuration sources as a person uses them, through the built command: the seed-era `.env`
+ * Configuration sources as a person uses them, through the command run in-process (the same
+ * `main` as the built command, with the test's environment and working folder): the seed-era `.env`
  * (CONSUMER_KEY, CALLBACK_URL, output/token.json), TD_TOKEN_* variables, the config file with
  * profiles, TD_STORE_TOKENS, and their order. Against a TD-flavored sandbox, which also covers
  * TD's refresh token renewal and the tda-api export.
@@ -10,15 +11,15 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { SANDBOX_DEFAULT_APPS, type Sandbox, startSandbox } from '../../src/sandbox/index.js';
 import type { TokenRecord } from '../../src/token.js';
 import {
-  assertBuilt,
   type Home,
   makeHome,
+  type RunOptions,
   readTokenFile,
-  runCli,
   sandboxEnv,
   sandboxLogin,
   writeTokenFile,
 } from './harness.js';
+import { runInProcess, sandboxClock } from './inprocess.js';
 
 const DAY = 86_400_000;
 const app = SANDBOX_DEFAULT_APPS.tdameritrade;
@@ -27,7 +28,6 @@ let sandbox: Sandbox;
 let home: Home;
 
 beforeAll(async () => {
-  assertBuilt();
   sandbox = await startSandbox({ flavor: 'tdameritrade', settings: { rateLimitPerMinute: 0 } });
 });
 
@@ -42,6 +42,11 @@ beforeEach(async () => {
 afterEach(async () => {
   await home.cleanup();
 });
+
+/** `td-token ...args` in-process, with the sandbox's clock. */
+function runCli(args: readonly string[], h: Home, options: RunOptions = {}) {
+  return runInProcess(args, h, { ...options, deps: sandboxClock(sandbox) });
+}
 
 async function loginTo(path: string): Promise<TokenRecord> {
   const record = await sandboxLogin(sandbox, 'tdameritrade');

@@ -75,7 +75,8 @@ describe('the published type declarations', () => {
     await writeFile(
       join(dir, 'use.ts'),
       [
-        "import type { RedisStore, SqliteStore, TokenManager, TokenStore } from 'td-token';",
+        "import type { TokenManager, TokenStore } from 'td-token';",
+        "import type { RedisStore, SqliteStore } from 'td-token/advanced';",
         'export type Used = [RedisStore, SqliteStore, TokenManager, TokenStore];',
         '',
       ].join('\n'),
@@ -95,7 +96,11 @@ describe('the published type declarations', () => {
           types: ['node'],
           typeRoots: [join(root, 'node_modules', '@types')],
           baseUrl: '.',
-          paths: { 'td-token': [join(dist, 'index.d.ts')], ...absent },
+          paths: {
+            'td-token': [join(dist, 'index.d.ts')],
+            'td-token/advanced': [join(dist, 'advanced.d.ts')],
+            ...absent,
+          },
         },
         files: ['use.ts'],
       }),

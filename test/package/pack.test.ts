@@ -1,11 +1,13 @@
 /**
  * The packed tarball is what users get: install it into an empty project and use it there, by
- * its `exports` map and its `bin`, with nothing from this work tree on the module path.
+ * its `exports` map and its `bin`, with nothing from this work tree on the module path; and
+ * install it globally into a temporary prefix, as the README's first command does, and find
+ * `td-token` on the PATH.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -31,7 +33,22 @@ beforeAll(async () => {
     ['install', '--no-audit', '--no-fund', '--prefer-offline', join(dir, info.filename)],
     { cwd: app, maxBuffer: 16 * 1024 * 1024 },
   );
-}, 180_000);
+  // The README's first command: npm install -g ./td-token-*.tgz (here into a temporary prefix).
+  await run(
+    'npm',
+    [
+      'install',
+      '--global',
+      '--prefix',
+      join(dir, 'prefix'),
+      '--no-audit',
+      '--no-fund',
+      '--prefer-offline',
+      join(dir, info.filename),
+    ],
+    { cwd: dir, maxBuffer: 16 * 1024 * 1024 },
+  );
+}, 240_000);
 
 afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -51,8 +68,9 @@ describe('the packed package', () => {
     const script = [
       "const lib = await import('td-token');",
       "const sb = await import('td-token/sandbox');",
+      "const adv = await import('td-token/advanced');",
       "const p = lib.createProvider('tdameritrade', { clientId: 'KEY', redirectUri: 'https://localhost:8000' });",
-      'console.log(JSON.stringify({ clientId: p.clientId, manager: typeof lib.TokenManager, sandbox: typeof sb.startSandbox }));',
+      'console.log(JSON.stringify({ clientId: p.clientId, manager: typeof lib.TokenManager, sandbox: typeof sb.startSandbox, fileStore: typeof adv.FileStore, inFront: "FileStore" in lib, codes: lib.ERROR_CODES.LOGIN_REQUIRED }));',
     ].join('\n');
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
       cwd: join(dir, 'app'),
@@ -61,6 +79,9 @@ describe('the packed package', () => {
       clientId: 'KEY@AMER.OAUTHAP',
       manager: 'function',
       sandbox: 'function',
+      fileStore: 'function',
+      inFront: false,
+      codes: 'login_required',
     });
   });
 
@@ -83,5 +104,31 @@ describe('the packed package', () => {
     );
     const pkg = (await import('../../package.json', { with: { type: 'json' } })).default;
     expect(stdout.trim()).toBe(pkg.version);
+  });
+
+  it('installed globally (the README first command), td-token is on the PATH and its help runs', async () => {
+    const bin = join(dir, 'prefix', 'bin');
+    const env = {
+      PATH: `${bin}:${dirname(process.execPath)}:/usr/bin:/bin`,
+      HOME: join(dir, 'home'),
+    };
+    const outside = join(dir, 'elsewhere');
+    await mkdir(outside, { recursive: true });
+    const top = await run('td-token', ['--help'], { cwd: outside, env });
+    expect(top.stdout).toContain('usage: td-token <command> [flags]');
+    const token = await run('td-token', ['token', '--help'], { cwd: outside, env });
+    expect(token.stdout).toMatch(/^usage: td-token token/);
+    // The global copy is a package of its own, importable by path from outside the clone.
+    const lib = join(dir, 'prefix', 'lib', 'node_modules', 'td-token', 'dist', 'index.js');
+    const { stdout } = await run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const m = await import(${JSON.stringify(lib)}); console.log(typeof m.openTokenManager);`,
+      ],
+      { cwd: outside, env },
+    );
+    expect(stdout.trim()).toBe('function');
   });
 });

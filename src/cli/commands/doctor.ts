@@ -6,10 +6,11 @@
  * @module
  */
 import { runDoctor } from '../../doctor/index.js';
-import { loadConfig, storeSpec } from '../config-load.js';
+import { storeSpec } from '../config-load.js';
 import { openContext } from '../context.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
 import { EXIT, say } from '../io.js';
+import { type CommandContext, loadConfig } from '../world.js';
 
 export const spec: CommandSpec = {
   name: 'doctor',
@@ -39,12 +40,12 @@ export const spec: CommandSpec = {
 exit codes: 0 every check passed; 1 a check failed; 2 usage or configuration.`,
 };
 
-export async function run(io: CliIO, args: CommandArgs): Promise<number> {
+export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Promise<number> {
   const v = args.values;
-  const config = await loadConfig(io, v);
+  const config = await loadConfig(cli, io, v);
   // The provider (and, for a sandbox-* provider, its sandbox) as every command gets them; the
   // store is checked on its own, so that an unreachable one is a finding, not a failure to start.
-  const ctx = await openContext(io, v, { config: { ...config, store: { kind: 'memory' } } });
+  const ctx = await openContext(cli, io, v, { config: { ...config, store: { kind: 'memory' } } });
   let results: Awaited<ReturnType<typeof runDoctor>>;
   try {
     results = await runDoctor({

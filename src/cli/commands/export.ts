@@ -10,9 +10,10 @@ import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { openContext } from '../context.js';
 import { EXPORT_FORMATS, type ExportFormat, exportToken } from '../export-formats.js';
-import { rememberSecrets, UsageError } from '../failure.js';
+import { UsageError } from '../failure.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
 import { EXIT, say } from '../io.js';
+import type { CommandContext } from '../world.js';
 
 export const spec: CommandSpec = {
   name: 'export',
@@ -55,7 +56,7 @@ async function writePrivate(path: string, text: string): Promise<void> {
   }
 }
 
-export async function run(io: CliIO, args: CommandArgs): Promise<number> {
+export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Promise<number> {
   const format = args.values['format'];
   if (typeof format !== 'string') {
     throw new UsageError(`export needs --format ${EXPORT_FORMATS.join('|')}`);
@@ -67,10 +68,10 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
   if (out !== undefined && (typeof out !== 'string' || out.trim() === '')) {
     throw new UsageError('--out needs a file path');
   }
-  const ctx = await openContext(io, args.values);
+  const ctx = await openContext(cli, io, args.values);
   try {
     const record = await ctx.manager.getToken();
-    rememberSecrets(record.access_token, record.refresh_token);
+    cli.secrets.remember(record.access_token, record.refresh_token);
     const text = exportToken(record, format as ExportFormat);
     if (typeof out === 'string') {
       const path = resolve(io.cwd, out);

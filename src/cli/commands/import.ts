@@ -14,9 +14,10 @@ import { SYNC_FORMATS, type SyncFormat } from '../../formats/sync.js';
 import { resolvePath } from '../../paths.js';
 import { validateTokenRecord } from '../../token.js';
 import { openContext } from '../context.js';
-import { rememberSecrets, UsageError } from '../failure.js';
+import { UsageError } from '../failure.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
 import { EXIT, say } from '../io.js';
+import type { CommandContext } from '../world.js';
 
 export const spec: CommandSpec = {
   name: 'import',
@@ -37,7 +38,7 @@ file is an error and leaves the store as it was. See docs/agent.md.
 exit codes: 0 imported; 1 failed; 2 usage, configuration or an unusable file.`,
 };
 
-export async function run(io: CliIO, args: CommandArgs): Promise<number> {
+export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Promise<number> {
   const from = args.values['from'];
   const file = args.values['file'];
   if (typeof from !== 'string' || !(SYNC_FORMATS as readonly string[]).includes(from)) {
@@ -60,14 +61,14 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
           format,
           path,
         );
-  rememberSecrets(record.access_token, record.refresh_token);
+  cli.secrets.remember(record.access_token, record.refresh_token);
   const now = Date.now();
   if (record.refresh_token_expires_at <= now) {
     throw new ConfigError(
       `the refresh token in ${path} expired at ${new Date(record.refresh_token_expires_at).toISOString()}; nothing was imported. Log in with 'td-token login' instead.`,
     );
   }
-  const ctx = await openContext(io, args.values, { offline: true });
+  const ctx = await openContext(cli, io, args.values, { offline: true });
   try {
     record = validateTokenRecord({ ...record, provider: ctx.provider.name, version: 1 }, path);
     await ctx.manager.saveLogin(record);

@@ -12,11 +12,12 @@ import { ConfigError } from '../../errors.js';
 import type { TokenRecord } from '../../token.js';
 import { openContext } from '../context.js';
 import { parseDuration } from '../duration.js';
-import { rememberSecrets, UsageError } from '../failure.js';
+import { UsageError } from '../failure.js';
 import { fixCommand } from '../fix-command.js';
 import { timeLeft, when } from '../format.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
 import { EXIT, say, warn } from '../io.js';
+import type { CommandContext } from '../world.js';
 
 export const spec: CommandSpec = {
   name: 'login',
@@ -81,7 +82,7 @@ async function readPem(path: string, flag: string, cwd: string): Promise<string>
   }
 }
 
-export async function run(io: CliIO, args: CommandArgs): Promise<number> {
+export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Promise<number> {
   const v = args.values;
   const timeoutMs =
     typeof v['timeout'] === 'string' ? parseDuration(v['timeout'], '--timeout') : undefined;
@@ -115,7 +116,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     };
   }
 
-  const ctx = await openContext(io, v);
+  const ctx = await openContext(cli, io, v);
   try {
     const { config, provider, manager } = ctx;
     if (ctx.sandbox.kind === 'in-process') {
@@ -178,7 +179,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
       const given = v['callback-url'];
       const url = given === '-' ? await readCallbackInput(io.stdin) : given;
       record = await completePendingLogin(provider, url, { ...pendingAt, signal: io.signal });
-      rememberSecrets(record.access_token, record.refresh_token);
+      cli.secrets.remember(record.access_token, record.refresh_token);
       await manager.saveLogin(record);
     } else if (typeof v['auth-command'] === 'string') {
       const { remoteLogin } = await import('../../login/remote.js');
@@ -191,7 +192,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
         stderr: io.stderr,
         signal: io.signal,
       });
-      rememberSecrets(record.access_token, record.refresh_token);
+      cli.secrets.remember(record.access_token, record.refresh_token);
       await manager.saveLogin(record);
     } else if (v['manual'] === true) {
       const { manualLogin } = await import('../../login/manual.js');
@@ -203,14 +204,14 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
         timeoutMs,
         signal: io.signal,
       });
-      rememberSecrets(record.access_token, record.refresh_token);
+      cli.secrets.remember(record.access_token, record.refresh_token);
       await manager.saveLogin(record);
     } else {
       const { runLoginServer } = await import('../../login/server.js');
       record = await runLoginServer(provider, {
         providerLabel,
         onToken: (r) => {
-          rememberSecrets(r.access_token, r.refresh_token);
+          cli.secrets.remember(r.access_token, r.refresh_token);
           return manager.saveLogin(r);
         },
         status: () => manager.peek(),
@@ -224,7 +225,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
         signal: io.signal,
       });
     }
-    rememberSecrets(record.access_token, record.refresh_token);
+    cli.secrets.remember(record.access_token, record.refresh_token);
     const now = manager.now();
     say(
       io,

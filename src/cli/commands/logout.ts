@@ -8,6 +8,7 @@ import { describeStore } from '../../config/store.js';
 import { openContext } from '../context.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
 import { EXIT, say } from '../io.js';
+import type { CommandContext } from '../world.js';
 
 export const spec: CommandSpec = {
   name: 'logout',
@@ -21,8 +22,8 @@ the app's access in the provider's account settings.
 exit codes: 0 logged out (or nothing was stored); 1 failed; 2 usage or configuration.`,
 };
 
-export async function run(io: CliIO, args: CommandArgs): Promise<number> {
-  const ctx = await openContext(io, args.values, { offline: true });
+export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Promise<number> {
+  const ctx = await openContext(cli, io, args.values, { offline: true });
   try {
     let had = true;
     try {

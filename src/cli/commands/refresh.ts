@@ -12,12 +12,12 @@ import { keepNotificationState } from '../../notify/keep-state.js';
 import { createNotifier, type Notifier } from '../../notify/notifier.js';
 import type { TokenRecord } from '../../token.js';
 import { openContext, storeLocation } from '../context.js';
-import { rememberSecrets } from '../failure.js';
 import { fixCommand } from '../fix-command.js';
 import { shellQuote, timeLeft, when } from '../format.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
 import { EXIT, say, warn } from '../io.js';
 import { warnIfRefreshEnding } from '../refresh-warning.js';
+import type { CommandContext } from '../world.js';
 
 /** The access lifetime assumed when a record does not say when it was issued. */
 const DEFAULT_ACCESS_LIFETIME_MS = 30 * 60_000;
@@ -71,8 +71,8 @@ function lifetimeOf(record: TokenRecord): number {
   return DEFAULT_ACCESS_LIFETIME_MS;
 }
 
-export async function run(io: CliIO, args: CommandArgs): Promise<number> {
-  const ctx = await openContext(io, args.values);
+export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Promise<number> {
+  const ctx = await openContext(cli, io, args.values);
   let notifier: Notifier | undefined;
   try {
     const settings = notifySettings(
@@ -81,7 +81,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
       ctx.provider.canRenewRefreshToken,
       ctx.config,
     );
-    rememberSecrets(...settings.targets.flatMap((t) => t.secrets));
+    cli.secrets.remember(...settings.targets.flatMap((t) => t.secrets));
     if (settings.targets.length > 0) {
       notifier = createNotifier({
         targets: settings.targets,
@@ -105,14 +105,18 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     }
     const force = args.values['force'] === true;
     const before = await ctx.manager.peek();
-    if (before) rememberSecrets(before.access_token, before.refresh_token);
+    if (before) cli.secrets.remember(before.access_token, before.refresh_token);
     // Refresh once less than half the access token's life is left; other processes that hold the
     // lock first make this one find a fresh token and stop.
     const marginMs = before
       ? Math.max(ctx.manager.marginMs, lifetimeOf(before) / 2)
       : ctx.manager.marginMs;
     // Refreshes keep the fleet's record of what was announced.
-    const manager = new TokenManager(ctx.provider, keepNotificationState(ctx.store), { marginMs });
+    const manager = new TokenManager(ctx.provider, keepNotificationState(ctx.store), {
+      marginMs,
+      fetch: cli.deps.fetch,
+      now: cli.deps.now,
+    });
     let after: TokenRecord;
     try {
       after = await manager.refresh({ force });
@@ -131,7 +135,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     } finally {
       await manager.close();
     }
-    rememberSecrets(after.access_token, after.refresh_token);
+    cli.secrets.remember(after.access_token, after.refresh_token);
     const now = manager.now();
     const where = `${ctx.config.profile} (${ctx.config.provider}, ${storeLocation(ctx.config)})`;
     if (before && after.access_token === before.access_token) {

@@ -5,21 +5,21 @@
  * @internal
  * @module
  */
-import { type ResolvedConfig, resolveConfig } from '../../config/resolve.js';
+import type { ResolvedConfig } from '../../config/resolve.js';
 import { ensureCertificate } from '../../login/cert.js';
 import { DEFAULT_SANDBOX_FLAVOR } from '../../providers/defaults.js';
-import { UsageError } from '../failure.js';
-import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
-import { EXIT, say, warn } from '../io.js';
 import {
   readRunningSandbox,
   removeSandboxRecord,
   type SandboxRecord,
   sandboxRecordFile,
   sandboxStateFile,
-  startCliSandbox,
   writeSandboxRecord,
-} from '../sandbox-registry.js';
+} from '../../sandbox-registry.js';
+import { UsageError } from '../failure.js';
+import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
+import { EXIT, say, warn } from '../io.js';
+import type { CommandContext } from '../world.js';
 
 type Flavor = 'tdameritrade' | 'schwab';
 
@@ -59,6 +59,7 @@ Stops on Ctrl-C (SIGINT) or SIGTERM. exit codes: 0 stopped; 1 failed to start; 2
 async function flavorOf(
   io: CliIO,
   args: CommandArgs,
+  cli: CommandContext,
 ): Promise<{ flavor: Flavor; config: ResolvedConfig | undefined }> {
   const given = args.values['flavor'];
   let flavor: Flavor | undefined;
@@ -71,7 +72,7 @@ async function flavorOf(
   }
   let config: ResolvedConfig | undefined;
   try {
-    config = await resolveConfig({ flags: args.values, env: io.env, cwd: io.cwd });
+    config = await cli.deps.resolveConfig({ flags: args.values, env: io.env, cwd: io.cwd });
   } catch {
     // The sandbox needs no configuration; a broken one only loses the flavor hint and its app.
   }
@@ -89,8 +90,8 @@ function portOf(args: CommandArgs): number {
   return port;
 }
 
-export async function run(io: CliIO, args: CommandArgs): Promise<number> {
-  const { flavor, config } = await flavorOf(io, args);
+export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Promise<number> {
+  const { flavor, config } = await flavorOf(io, args, cli);
   const port = portOf(args);
   const { configDir } = await import('../../paths.js');
   const dir = configDir(io.env);
@@ -102,7 +103,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     https = { cert: files.cert, key: files.key };
     certPath = files.certPath;
   }
-  const { sandbox, ownApp } = await startCliSandbox(dir, flavor, config, { port, https });
+  const { sandbox, ownApp } = await cli.deps.startSandbox(dir, flavor, config, { port, https });
   const recordPath = sandboxRecordFile(dir, flavor);
   try {
     const previous = await readRunningSandbox(recordPath);

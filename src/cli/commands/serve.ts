@@ -18,6 +18,7 @@ import { type Context, openContext } from '../context.js';
 import { UsageError } from '../failure.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
 import { EXIT, say } from '../io.js';
+import type { CommandContext } from '../world.js';
 
 export const spec: CommandSpec = {
   name: 'serve',
@@ -114,7 +115,7 @@ function keepSynced(
   });
 }
 
-export async function run(io: CliIO, args: CommandArgs): Promise<number> {
+export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Promise<number> {
   const values = args.values as Record<string, unknown>;
   const profileFlag = values['profile'];
   const profiles: (string | undefined)[] =
@@ -140,7 +141,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     const served: ServedProfile[] = [];
     for (const profile of profiles) {
       const flags: Record<string, string | boolean | undefined> = { ...args.values, profile };
-      const ctx = await openContext(io, flags);
+      const ctx = await openContext(cli, io, flags);
       contexts.push(ctx);
       const { config } = ctx;
       served.push(

@@ -1,20 +1,23 @@
 /**
  * `td-token status`: like `gh auth status`. Which provider and profile, where the token is
  * stored, when the access and refresh tokens expire, whether the API accepts the token, and the
- * exact command that fixes what is wrong. Tokens are masked unless `--show-token`.
+ * exact command that fixes what is wrong. Tokens are masked (`--show-token` shows the access
+ * token; the refresh token is never shown). `--verify` proves the refresh token with the provider.
  *
  * @internal
  * @module
  */
 import { describeStore } from '../../config/store.js';
 import { isTdTokenError } from '../../errors.js';
+import type { TokenManager } from '../../manager.js';
 import { maskToken, type TokenRecord } from '../../token.js';
 import { type Context, openContext } from '../context.js';
-import { rememberSecrets } from '../failure.js';
+import { UsageError } from '../failure.js';
 import { fixCommand } from '../fix-command.js';
 import { daysLeft, timeLeft, when } from '../format.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
 import { EXIT } from '../io.js';
+import type { CommandContext } from '../world.js';
 
 const HOUR = 3_600_000;
 const API_TIMEOUT_MS = 10_000;
@@ -23,19 +26,24 @@ export const spec: CommandSpec = {
   name: 'status',
   summary:
     'Show the provider, profile and store, when the tokens expire, whether the API accepts the token, and the command that fixes what is wrong.',
-  usage: 'td-token status [--json] [--show-token] [--offline] [flags]',
+  usage: 'td-token status [--json] [--show-token] [--offline | --verify] [flags]',
   options: {
     json: { type: 'boolean' },
     'show-token': { type: 'boolean' },
     offline: { type: 'boolean' },
+    verify: { type: 'boolean' },
   },
   help: `flags:
   --json         print a JSON report on stdout (fields below) instead of text on stderr
-  --show-token   show the tokens in full instead of masked
+  --show-token   show the access token in full instead of masked (the refresh token is never
+                 shown: it stays masked)
   --offline      do not ask the API whether it accepts the token
+  --verify       prove the refresh token with the provider: one refresh (saved like any
+                 refresh), so a refresh token that a later login replaced, or that was revoked,
+                 shows as "replaced or revoked: log in again" (exit 3) instead of "ok"
 
-status never refreshes or changes the stored token. The API check is one GET of the accounts
-endpoint with the stored access token (skipped when it has expired).
+Without --verify, status never refreshes or changes the stored token. The API check is one GET
+of the accounts endpoint with the stored access token (skipped when it has expired).
 
 --json fields (stable):
   ok             true when nothing needs a person's attention
@@ -49,15 +57,17 @@ endpoint with the stored access token (skipped when it has expired).
   accessToken    null, or { token, expiresAt (ISO), expiresAtMs, secondsLeft, valid }
   refreshToken   null, or { token, expiresAt, expiresAtMs, secondsLeft, daysLeft, valid }
   api            { checked, accepted (true | false | null), status (HTTP status | null), detail }
+  verify         null without --verify, else { accepted (true | false | null), detail }
   problems       [{ code, severity ("error" | "warning"), message, fix }]; codes: not_logged_in,
                  refresh_token_expired, refresh_token_expiring, access_token_expired, api_rejected,
-                 api_unreachable, store_unreadable
+                 api_unreachable, store_unreadable, refresh_token_replaced, verify_failed
   fix            the command for the first problem, or null
   sources        { <setting>: { kind, name } }: where each setting came from
-  (tokens are masked like "abcd…(40 chars)" unless --show-token)
+  (tokens are masked like "abcd…(40 chars)"; --show-token shows the access token only)
 
 exit codes: 0 fine (warnings allowed); 1 a problem (API rejects the token or is unreachable, store
-unreadable); 2 usage or configuration; 3 a person must log in again.`,
+unreadable, --verify could not reach the provider); 2 usage or configuration; 3 a person must
+log in again (not logged in, refresh token expired, or --verify found it replaced or revoked).`,
 };
 
 interface Problem {
@@ -74,10 +84,37 @@ interface ApiCheck {
   detail: string | null;
 }
 
-async function checkApi(ctx: Context, record: TokenRecord, io: CliIO): Promise<ApiCheck> {
+interface VerifyCheck {
+  accepted: boolean | null;
+  detail: string;
+}
+
+/** One forced refresh (saved like any refresh): does the provider still take the refresh token? */
+async function verifyRefreshToken(
+  manager: TokenManager,
+): Promise<{ check: VerifyCheck; record?: TokenRecord; error?: unknown }> {
+  try {
+    const record = await manager.refresh({ force: true });
+    return {
+      check: { accepted: true, detail: 'the provider accepted the refresh token (refreshed)' },
+      record,
+    };
+  } catch (err) {
+    if (isTdTokenError(err, 'login_required')) {
+      return {
+        check: { accepted: false, detail: 'replaced or revoked: log in again' },
+        error: err,
+      };
+    }
+    if (!isTdTokenError(err)) throw err;
+    return { check: { accepted: null, detail: `not verified: ${err.message}` }, error: err };
+  }
+}
+
+async function checkApi(ctx: Context, record: TokenRecord, cli: CommandContext): Promise<ApiCheck> {
   const url = ctx.provider.accountsUrl();
   try {
-    const response = await fetch(url, {
+    const response = await cli.deps.fetch(url, {
       headers: { authorization: `Bearer ${record.access_token}`, accept: 'application/json' },
       signal: AbortSignal.timeout(API_TIMEOUT_MS),
       redirect: 'manual',
@@ -91,7 +128,6 @@ async function checkApi(ctx: Context, record: TokenRecord, io: CliIO): Promise<A
       detail: `GET ${url.pathname}: HTTP ${response.status}`,
     };
   } catch (err) {
-    void io;
     const reason =
       (err as Error).name === 'TimeoutError'
         ? 'timed out'
@@ -105,18 +141,25 @@ async function checkApi(ctx: Context, record: TokenRecord, io: CliIO): Promise<A
   }
 }
 
-export async function run(io: CliIO, args: CommandArgs): Promise<number> {
+export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Promise<number> {
   const json = args.values['json'] === true;
   const show = args.values['show-token'] === true;
   const offline = args.values['offline'] === true;
-  const ctx = await openContext(io, args.values, { offline });
+  const verify = args.values['verify'] === true;
+  if (offline && verify) {
+    throw new UsageError(
+      '--verify asks the provider, so it cannot go with --offline: give one of them',
+      'td-token status --help',
+    );
+  }
+  const ctx = await openContext(cli, io, args.values, { offline });
   try {
     const { config, provider, manager } = ctx;
     const now = manager.now();
     const login = fixCommand('login', args.values);
     const refresh = fixCommand('refresh', args.values);
     const problems: Problem[] = [];
-    const mask = (token: string): string => (show ? token : maskToken(token));
+    const showAccess = (token: string): string => (show ? token : maskToken(token));
 
     let record: TokenRecord | undefined;
     try {
@@ -130,7 +173,33 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
         fix: login,
       });
     }
-    if (record) rememberSecrets(record.access_token, record.refresh_token);
+    if (record) cli.secrets.remember(record.access_token, record.refresh_token);
+    const unreadable = problems.some((p) => p.code === 'store_unreadable');
+
+    let verified: VerifyCheck | null = null;
+    if (verify && record && record.refresh_token_expires_at > now) {
+      const outcome = await verifyRefreshToken(manager);
+      verified = outcome.check;
+      if (outcome.record) {
+        record = outcome.record;
+        cli.secrets.remember(record.access_token, record.refresh_token);
+      }
+      if (outcome.check.accepted === false) {
+        problems.push({
+          code: 'refresh_token_replaced',
+          severity: 'error',
+          message: `the provider refused the refresh token: it was replaced by a later login or revoked (${(outcome.error as Error).message})`,
+          fix: login,
+        });
+      } else if (outcome.check.accepted === null) {
+        problems.push({
+          code: 'verify_failed',
+          severity: 'error',
+          message: `the refresh token could not be verified: ${(outcome.error as Error).message}`,
+          fix: `${fixCommand('status --verify', args.values)}   (once the provider answers)`,
+        });
+      }
+    }
 
     const sandbox = ctx.sandbox;
     const sandboxInfo =
@@ -149,7 +218,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
 
     const accessValid = record !== undefined && record.expires_at > now;
     const refreshValid = record !== undefined && record.refresh_token_expires_at > now;
-    if (record === undefined && !problems.some((p) => p.code === 'store_unreadable')) {
+    if (record === undefined && !unreadable) {
       problems.push({
         code: 'not_logged_in',
         severity: 'error',
@@ -182,8 +251,8 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     }
 
     let api: ApiCheck = { checked: false, accepted: null, status: null, detail: null };
-    if (record && accessValid && !offline) {
-      api = await checkApi(ctx, record, io);
+    if (record && accessValid && !offline && verified?.accepted !== false) {
+      api = await checkApi(ctx, record, cli);
       if (api.accepted === false) {
         problems.push({
           code: 'api_rejected',
@@ -203,17 +272,20 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
       api.detail = 'not checked (--offline)';
     } else if (record && !accessValid) {
       api.detail = 'not checked (the access token has expired)';
+    } else if (verified?.accepted === false) {
+      api.detail = 'not checked (the refresh token was refused)';
     }
 
     const noEndpoints = sandbox.kind === 'not-started';
     const errors = problems.filter((p) => p.severity === 'error');
+    // An unreadable store is exit 1: a login would overwrite what may be a fixable file.
     const loginNeeded = errors.some((p) =>
-      ['not_logged_in', 'refresh_token_expired', 'store_unreadable'].includes(p.code),
+      ['not_logged_in', 'refresh_token_expired', 'refresh_token_replaced'].includes(p.code),
     );
     const exit = errors.length === 0 ? EXIT.ok : loginNeeded ? EXIT.loginRequired : EXIT.failed;
 
     const sources: Record<string, { kind: string; name: string }> = {};
-    for (const [key, source] of Object.entries(config.sources)) {
+    for (const [key, source] of Object.entries(ctx.sources)) {
       if (source) sources[key] = { kind: source.kind, name: source.name };
     }
 
@@ -234,7 +306,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
         loggedIn: record !== undefined,
         accessToken: record
           ? {
-              token: mask(record.access_token),
+              token: showAccess(record.access_token),
               expiresAt: new Date(record.expires_at).toISOString(),
               expiresAtMs: record.expires_at,
               secondsLeft: Math.floor((record.expires_at - now) / 1000),
@@ -243,7 +315,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
           : null,
         refreshToken: record
           ? {
-              token: mask(record.refresh_token),
+              token: maskToken(record.refresh_token),
               expiresAt: new Date(record.refresh_token_expires_at).toISOString(),
               expiresAtMs: record.refresh_token_expires_at,
               secondsLeft: Math.floor((record.refresh_token_expires_at - now) / 1000),
@@ -252,6 +324,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
             }
           : null,
         api,
+        verify: verified,
         problems,
         fix: (errors[0] ?? problems[0])?.fix ?? null,
         sources,
@@ -260,8 +333,8 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
       return exit;
     }
 
-    const from = (key: keyof typeof config.sources): string => {
-      const s = config.sources[key];
+    const from = (key: keyof typeof ctx.sources): string => {
+      const s = ctx.sources[key];
       if (!s || s.name === 'default') return '';
       return ` (from ${s.kind === 'env' ? `$${s.name}` : s.name})`;
     };
@@ -291,14 +364,17 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
     lines.push(`  store:          ${describeStore(config.store)}${from('storeUrl')}`);
     if (record) {
       lines.push(
-        `  access token:   ${mask(record.access_token)}, ${accessValid ? 'valid until' : 'expired'} ${when(record.expires_at)} (${timeLeft(record.expires_at, now)})`,
+        `  access token:   ${showAccess(record.access_token)}, ${accessValid ? 'valid until' : 'expired'} ${when(record.expires_at)} (${timeLeft(record.expires_at, now)})`,
       );
       lines.push(
-        `  refresh token:  ${mask(record.refresh_token)}, ${refreshValid ? 'valid until' : 'expired'} ${when(record.refresh_token_expires_at)} (${refreshValid ? `${daysLeft(record.refresh_token_expires_at, now)} days left` : timeLeft(record.refresh_token_expires_at, now)})`,
+        `  refresh token:  ${maskToken(record.refresh_token)}, ${refreshValid ? 'valid until' : 'expired'} ${when(record.refresh_token_expires_at)} (${refreshValid ? `${daysLeft(record.refresh_token_expires_at, now)} days left` : timeLeft(record.refresh_token_expires_at, now)})`,
       );
+    } else if (unreadable) {
+      lines.push('  token:          the store cannot be read (see the problem below)');
     } else {
       lines.push('  token:          none stored');
     }
+    if (verified) lines.push(`  verified:       ${verified.detail}`);
     if (api.checked) {
       lines.push(
         `  API:            ${api.accepted ? 'accepts the token' : api.accepted === false ? 'REFUSES the token' : 'unreachable'} (${api.detail})`,

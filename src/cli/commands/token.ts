@@ -11,12 +11,12 @@ import { defaultSocketPath } from '../../agent/paths.js';
 import type { ResolvedConfig } from '../../config/resolve.js';
 import { describeStore } from '../../config/store.js';
 import { isAccessTokenFresh, type TokenRecord } from '../../token.js';
-import { loadConfig, storeSpec } from '../config-load.js';
-import { rememberSecrets } from '../failure.js';
+import { storeSpec } from '../config-load.js';
 import { fixCommand } from '../fix-command.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
 import { EXIT } from '../io.js';
 import { warnIfRefreshEnding } from '../refresh-warning.js';
+import { type CommandContext, loadConfig } from '../world.js';
 
 export const spec: CommandSpec = {
   name: 'token',
@@ -52,18 +52,18 @@ async function askAgent(io: CliIO, config: ResolvedConfig): Promise<AgentToken |
   return tokenFromAgent(socketPath, config.profile, describeStore(config.store));
 }
 
-export async function run(io: CliIO, args: CommandArgs): Promise<number> {
-  const config = await loadConfig(io, args.values);
+export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Promise<number> {
+  const config = await loadConfig(cli, io, args.values);
   const loginCommand = fixCommand('login', args.values);
   if (args.values['no-agent'] !== true && config.store.kind !== 'memory') {
     const fromAgent = await askAgent(io, config);
     if (fromAgent !== undefined) {
-      rememberSecrets(fromAgent.accessToken);
+      cli.secrets.remember(fromAgent.accessToken);
       io.stdout.write(`${fromAgent.accessToken}\n`);
       warnIfRefreshEnding(
         io,
         { refresh_token_expires_at: fromAgent.refreshTokenExpiresAt } as TokenRecord,
-        Date.now(),
+        cli.deps.now(),
         loginCommand,
       );
       return EXIT.ok;
@@ -72,26 +72,25 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
   // The hot path: a fresh token in the store is printed without loading the provider, OAuth
   // and token manager modules at all (start-up time is what a shell substitution waits for), nor
   // starting a sandbox for a sandbox provider.
-  const { createStore } = await import('../../stores/create.js');
-  const store = await createStore(storeSpec(config.store, io));
+  const store = await cli.deps.createStore(storeSpec(config.store, io));
   let stored: TokenRecord | undefined;
   try {
     stored = await store.load();
   } finally {
     await store.close();
   }
-  if (stored) rememberSecrets(stored.access_token, stored.refresh_token);
-  if (stored && isAccessTokenFresh(stored, Date.now(), MARGIN_MS)) {
+  if (stored) cli.secrets.remember(stored.access_token, stored.refresh_token);
+  if (stored && isAccessTokenFresh(stored, cli.deps.now(), MARGIN_MS)) {
     io.stdout.write(`${stored.access_token}\n`);
-    warnIfRefreshEnding(io, stored, Date.now(), loginCommand);
+    warnIfRefreshEnding(io, stored, cli.deps.now(), loginCommand);
     return EXIT.ok;
   }
   const { openContext } = await import('../context.js');
-  const ctx = await openContext(io, args.values, { config });
+  const ctx = await openContext(cli, io, args.values, { config });
   try {
     const { manager } = ctx;
     const record = await manager.getToken();
-    rememberSecrets(record.access_token, record.refresh_token);
+    cli.secrets.remember(record.access_token, record.refresh_token);
     io.stdout.write(`${record.access_token}\n`);
     warnIfRefreshEnding(io, record, manager.now(), loginCommand);
     return EXIT.ok;

@@ -11,9 +11,10 @@ import { keepNotificationState } from '../../notify/keep-state.js';
 import { createNotifier, type Notifier } from '../../notify/notifier.js';
 import { runWatch, type WatchOptions } from '../../watch.js';
 import { openContext } from '../context.js';
-import { rememberSecrets, UsageError } from '../failure.js';
+import { UsageError } from '../failure.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
 import { EXIT } from '../io.js';
+import type { CommandContext } from '../world.js';
 import { notifyLoginCommand } from './refresh.js';
 
 export const spec: CommandSpec = {
@@ -55,12 +56,12 @@ and, to start it at boot and keep it running while you are logged out:
 exit codes: 0 stopped by a signal; 1 failed; 2 usage or configuration; 3 a person must log in.`,
 };
 
-export async function run(io: CliIO, args: CommandArgs): Promise<number> {
+export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Promise<number> {
   const onRelogin = args.values['on-relogin'];
   if (onRelogin !== undefined && (typeof onRelogin !== 'string' || onRelogin.trim() === '')) {
     throw new UsageError('--on-relogin needs a command');
   }
-  const ctx = await openContext(io, args.values);
+  const ctx = await openContext(cli, io, args.values);
   let notifier: Notifier | undefined;
   try {
     const settings = notifySettings(
@@ -69,7 +70,7 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
       ctx.provider.canRenewRefreshToken,
       ctx.config,
     );
-    rememberSecrets(...settings.targets.flatMap((t) => t.secrets));
+    cli.secrets.remember(...settings.targets.flatMap((t) => t.secrets));
     const line = (fields: Record<string, unknown>): void => {
       io.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...fields })}\n`);
     };
@@ -77,7 +78,10 @@ export async function run(io: CliIO, args: CommandArgs): Promise<number> {
       log: (fields) => io.stdout.write(`${JSON.stringify(fields)}\n`),
     };
     // Refreshes keep the fleet's record of what was sent, whether or not this process sends.
-    const manager = new TokenManager(ctx.provider, keepNotificationState(ctx.store));
+    const manager = new TokenManager(ctx.provider, keepNotificationState(ctx.store), {
+      fetch: cli.deps.fetch,
+      now: cli.deps.now,
+    });
     if (settings.targets.length > 0) {
       notifier = createNotifier({
         targets: settings.targets,

@@ -1,5 +1,6 @@
 /**
- * The CLI's sandboxes and the config folder's `sandbox/` folder:
+ * The local sandboxes of the config folder's `sandbox/` folder, shared by the command line and
+ * `openTokenManager({ provider: 'sandbox-schwab' })`:
  * - how `td-token sandbox` tells the other commands where it runs: a small record per flavor
  *   (`sandbox/<flavor>.json`, mode 0600), written when it starts and removed when it stops.
  *   Commands whose provider is `sandbox-*` and that were given no endpoints use the running
@@ -14,9 +15,9 @@
  */
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { ConfigError } from '../errors.js';
-import type { Sandbox, SandboxApp } from '../sandbox/index.js';
-import { isProcessAlive } from '../stores/host-id.js';
+import { ConfigError } from './errors.js';
+import type { Sandbox, SandboxApp } from './sandbox/index.js';
+import { isProcessAlive } from './stores/host-id.js';
 
 type Flavor = 'tdameritrade' | 'schwab';
 
@@ -58,9 +59,9 @@ export async function startCliSandbox(
   app: ConfiguredApp | undefined,
   options: CliSandboxOptions = {},
 ): Promise<{ sandbox: Sandbox; ownApp: SandboxApp | undefined }> {
-  const { startSandbox, SANDBOX_DEFAULT_APPS } = await import('../sandbox/index.js');
+  const { startSandbox, SANDBOX_DEFAULT_APPS } = await import('./sandbox/index.js');
   if (app !== undefined && flavor === 'schwab') {
-    const { isSchwabCallbackAllowed } = await import('../sandbox/apps.js');
+    const { isSchwabCallbackAllowed } = await import('./sandbox/apps.js');
     if (!isSchwabCallbackAllowed(app.redirectUri)) {
       const from = app.sources?.redirectUri?.name;
       throw new ConfigError(
@@ -155,4 +156,35 @@ export async function removeSandboxRecord(path: string, pid: number): Promise<vo
     // Unreadable: ours to remove only if it is there at all.
   }
   await rm(path, { force: true });
+}
+
+/** The endpoints of a sandbox. */
+export interface SandboxUrls {
+  url: string;
+  authorizeUrl: string;
+  tokenUrl: string;
+  apiUrl: string;
+}
+
+/** A sandbox in use: a running `td-token sandbox`, or one started in this process. */
+export type LocalSandbox =
+  | { kind: 'running'; record: SandboxRecord; urls: SandboxUrls; close(): Promise<void> }
+  | { kind: 'in-process'; urls: SandboxUrls; close(): Promise<void> };
+
+/**
+ * The sandbox a `sandbox-<flavor>` provider given no endpoints talks to: the running
+ * `td-token sandbox` of that flavor, else (unless `offline`) one started here on the config
+ * folder's state file, closed by `close()`. Undefined when offline and none runs.
+ */
+export async function openLocalSandbox(
+  configDir: string,
+  flavor: Flavor,
+  app: ConfiguredApp | undefined,
+  options: { offline?: boolean; start?: typeof startCliSandbox } = {},
+): Promise<LocalSandbox | undefined> {
+  const record = await readRunningSandbox(sandboxRecordFile(configDir, flavor));
+  if (record) return { kind: 'running', record, urls: record, close: async () => {} };
+  if (options.offline) return undefined;
+  const { sandbox } = await (options.start ?? startCliSandbox)(configDir, flavor, app);
+  return { kind: 'in-process', urls: sandbox, close: () => sandbox.close() };
 }
