@@ -8,7 +8,9 @@
 // 3. `td-token token` start-up time as a ratio to `node -e 0`: alternating pairs of whole
 //    processes, measured first, while the machine is quiet (before the stampedes).
 //
-// TD_BENCH_PARTS=startup,hot,stampede (the default: all) runs only the parts named. Every token
+// 4. The token agent (bench/agent.mjs, run as its own process after the rest).
+//
+// TD_BENCH_PARTS=startup,hot,stampede,agent (the default: all) runs only the parts named. Every token
 // manager here runs with td-token's default retry settings (3 retries, first backoff 500 ms).
 //
 // It prints figures; it asserts nothing about timing. Tokens are never printed.
@@ -44,7 +46,7 @@ const STAMPEDE_SIZES = (process.env.TD_BENCH_SIZES ?? '1,8,32,64').split(',').ma
 const STAMPEDE_ROUNDS = Number(process.env.TD_BENCH_ROUNDS ?? 5);
 const HOT_MS = Number(process.env.TD_BENCH_HOT_MS ?? 1000);
 const STARTUP_PAIRS = Number(process.env.TD_BENCH_PAIRS ?? 30);
-const PARTS = new Set((process.env.TD_BENCH_PARTS ?? 'startup,hot,stampede').split(','));
+const PARTS = new Set((process.env.TD_BENCH_PARTS ?? 'startup,hot,stampede,agent').split(','));
 const CPU_HOOK = join(here, 'cpu-time.cjs');
 
 const hash = (token) => createHash('sha256').update(token).digest('hex').slice(0, 16);
@@ -581,3 +583,11 @@ async function main() {
 }
 
 await main();
+
+// The token agent's figures (bench/agent.mjs: socket throughput and latency, a shell's token,
+// 64 clients at expiry, memory over many requests), in a process of their own.
+if (PARTS.has('agent')) {
+  const agentBench = fileURLToPath(new URL('./agent.mjs', import.meta.url));
+  const r = spawnSync(process.execPath, [agentBench], { stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = r.status ?? 1;
+}

@@ -20,7 +20,7 @@ import {
   runCli as spawnCli,
   writeTokenFile,
 } from './harness.js';
-import { runInProcess, sandboxClock } from './inprocess.js';
+import { expectKeptAndMarkedRefused, runInProcess, sandboxClock } from './inprocess.js';
 
 let sandbox: Sandbox;
 let home: Home;
@@ -109,7 +109,11 @@ describe('td-token token', () => {
     expect(r.stderr).toMatch(/^td-token: .*refresh token.*td-token login/s);
     expect(r.stderr).not.toContain(record.refresh_token);
     expect(r.stderr).not.toContain(record.access_token);
-    expect(await readFile(tokenFile, 'utf8')).toBe(before);
+    expectKeptAndMarkedRefused(before, await readFile(tokenFile, 'utf8'));
+    // The refusal is remembered in the store: the next run asks the provider nothing.
+    const asked = sandbox.counters().token.total;
+    expect((await runCli(['token', ...flags], home)).code).toBe(3);
+    expect(sandbox.counters().token.total).toBe(asked);
   });
 });
 
@@ -177,7 +181,7 @@ describe('td-token refresh', () => {
     );
     expect(r.stderr).not.toContain(record.refresh_token);
     expect(sandbox.counters().token.refresh_token).toBe(1);
-    expect(await readFile(tokenFile, 'utf8')).toBe(before);
+    expectKeptAndMarkedRefused(before, await readFile(tokenFile, 'utf8'));
   });
 
   it('exits 3 with the login command when the refresh token expired at the provider (its clock moved on)', async () => {

@@ -19,7 +19,12 @@ import {
   sandboxLogin,
   writeTokenFile,
 } from './harness.js';
-import { runInProcess, sandboxClock, withSandbox } from './inprocess.js';
+import {
+  expectKeptAndMarkedRefused,
+  runInProcess,
+  sandboxClock,
+  withSandbox,
+} from './inprocess.js';
 
 let sandbox: Sandbox;
 let home: Home;
@@ -54,6 +59,44 @@ async function loggedIn() {
   return record;
 }
 
+describe('status of a refused or an assumed refresh token', () => {
+  it('a refresh token the provider refused: status says so and exits 3, asking the provider nothing', async () => {
+    const record = await loggedIn();
+    await writeTokenFile(tokenFile, { ...record, expires_at: sandbox.clock.now() - 1000 });
+    sandbox.revokeRefreshToken(record.refresh_token);
+    expect((await run(['token', ...flags])).code).toBe(3);
+    sandbox.resetCounters();
+    const r = await run(['status', '--offline', ...flags]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/refresh token: {2}.+, refused by the provider /);
+    expect(r.stderr).not.toContain("the next 'td-token token' refreshes it");
+    expect(r.stderr).toMatch(/problem: the provider refused the refresh token/);
+    const json = JSON.parse((await run(['status', '--offline', '--json', ...flags])).stdout);
+    expect(json.refreshToken).toMatchObject({ valid: false, refusedAt: expect.any(String) });
+    expect(sandbox.counters().token.total).toBe(0);
+  });
+
+  it('a refresh token whose lifetime the server never said: "expiry unknown", no expiry warning', async () => {
+    const record = await loggedIn();
+    // An assumed expiry 1 hour away would warn if it were believed.
+    await writeTokenFile(tokenFile, {
+      ...record,
+      refresh_token_expires_at: sandbox.clock.now() + 3_600_000,
+      refresh_token_expiry_assumed: true,
+    });
+    const r = await run(['status', '--offline', ...flags]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('expiry unknown (the server does not say');
+    expect(r.stderr).not.toMatch(/refresh token expires/);
+    const json = JSON.parse((await run(['status', '--offline', '--json', ...flags])).stdout);
+    expect(json.refreshToken).toMatchObject({
+      expiryKnown: false,
+      expiresAt: null,
+      daysLeft: null,
+    });
+  });
+});
+
 describe('status --verify', () => {
   it('a refresh token a later login superseded: "replaced or revoked: log in again", exit 3', async () => {
     const first = await loggedIn();
@@ -75,7 +118,7 @@ describe('status --verify', () => {
     expect(r.stderr).not.toContain('ok: logged in');
     expect(r.stderr).not.toContain(first.refresh_token);
     expect(sandbox.counters().token.refresh_token).toBe(1);
-    expect(await readFile(tokenFile, 'utf8')).toBe(before);
+    expectKeptAndMarkedRefused(before, await readFile(tokenFile, 'utf8'));
 
     const json = await run(['status', '--verify', '--json', ...flags]);
     expect(json.code).toBe(3);

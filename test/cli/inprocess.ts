@@ -8,6 +8,7 @@
 
 import { appendFileSync } from 'node:fs';
 import { PassThrough, Readable } from 'node:stream';
+import { expect } from 'vitest';
 import { main } from '../../src/cli/run.js';
 import type { CliDeps } from '../../src/cli/world.js';
 import type { Sandbox } from '../../src/sandbox/index.js';
@@ -91,4 +92,16 @@ export function withSandbox(sandbox: Sandbox): Partial<CliDeps> {
     ...sandboxClock(sandbox),
     startSandbox: async () => ({ sandbox: kept, ownApp: undefined }),
   };
+}
+
+/**
+ * A refused refresh keeps every stored field as it was (the refresh token above all) and only
+ * adds the refusal mark that other processes read.
+ */
+export function expectKeptAndMarkedRefused(before: string, after: string): void {
+  const was = JSON.parse(before) as Record<string, unknown>;
+  const now = JSON.parse(after) as Record<string, unknown>;
+  expect(now['refresh_token_refused_at']).toEqual(expect.any(Number));
+  const { refresh_token_refused_at: _mark, ...rest } = now;
+  expect(rest).toEqual(was);
 }

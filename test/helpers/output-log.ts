@@ -27,6 +27,9 @@ const COMMANDS = new Set([
   'watch',
   'sandbox',
   'cert',
+  'serve',
+  'import',
+  'doctor',
 ]);
 
 /**

@@ -1,14 +1,4 @@
-/**
- * `td-token login`: log a person in through the local HTTPS login server (or, with `--manual`,
- * by pasting the redirected URL) and store the token.
- *
- * @internal
- * @module
- */
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import { describeStore } from '../../config/store.js';
-import { ConfigError } from '../../errors.js';
 import type { TokenRecord } from '../../token.js';
 import { openContext } from '../context.js';
 import { parseDuration } from '../duration.js';
@@ -17,6 +7,7 @@ import { fixCommand } from '../fix-command.js';
 import { timeLeft, when } from '../format.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
 import { EXIT, say, warn } from '../io.js';
+import { checkCertFlags, readCertFlags } from '../pem.js';
 import type { CommandContext } from '../world.js';
 
 export const spec: CommandSpec = {
@@ -71,29 +62,12 @@ afterwards, with or without a 'td-token sandbox' running.
 exit codes: 0 logged in; 1 failed (Deny, a failed exchange, timeout); 2 usage or configuration.`,
 };
 
-async function readPem(path: string, flag: string, cwd: string): Promise<string> {
-  try {
-    return await readFile(resolve(cwd, path), 'utf8');
-  } catch (cause) {
-    throw new ConfigError(
-      `${flag} ${path} cannot be read (${(cause as NodeJS.ErrnoException).code ?? 'error'}). give the path of a PEM file`,
-      { cause },
-    );
-  }
-}
-
 export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Promise<number> {
   const v = args.values;
   const timeoutMs =
     typeof v['timeout'] === 'string' ? parseDuration(v['timeout'], '--timeout') : undefined;
-  const certFlag = v['cert'];
-  const keyFlag = v['key'];
-  if ((certFlag === undefined) !== (keyFlag === undefined)) {
-    throw new UsageError(
-      "--cert and --key go together: give both, or neither to use td-token's own certificate",
-    );
-  }
-  if (v['manual'] === true && (certFlag !== undefined || v['keep-running'] === true)) {
+  checkCertFlags(v);
+  if (v['manual'] === true && (v['cert'] !== undefined || v['keep-running'] === true)) {
     throw new UsageError(
       '--manual runs no login server, so --cert, --key and --keep-running do not apply',
     );
@@ -108,13 +82,7 @@ export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Pr
         throw new UsageError(`--${step[0]} runs no login server, so --${f} does not apply`);
     }
   }
-  let cert: { cert: string; key: string } | undefined;
-  if (typeof certFlag === 'string' && typeof keyFlag === 'string') {
-    cert = {
-      cert: await readPem(certFlag, '--cert', io.cwd),
-      key: await readPem(keyFlag, '--key', io.cwd),
-    };
-  }
+  const cert = await readCertFlags(v, io.cwd);
 
   const ctx = await openContext(cli, io, v);
   try {

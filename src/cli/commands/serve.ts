@@ -13,19 +13,24 @@ import { loadOrCreateSecret } from '../../agent/secret.js';
 import { type RunningAgent, startAgent } from '../../agent/server.js';
 import { describeStore } from '../../config/store.js';
 import { parseSyncTarget, type SyncTarget, writeSyncTarget } from '../../formats/sync.js';
+import { NOTIFY_HELP, NOTIFY_OPTIONS, notifySettings } from '../../notify/cli-options.js';
+import { createNotifier, type Notifier } from '../../notify/notifier.js';
 import { configDir, resolvePath } from '../../paths.js';
+import type { ReloginPage } from '../../relogin/server.js';
 import { type Context, openContext } from '../context.js';
 import { UsageError } from '../failure.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
 import { EXIT, say } from '../io.js';
+import { readCertFlags } from '../pem.js';
 import type { CommandContext } from '../world.js';
+import { notifyLoginCommand } from './refresh.js';
 
 export const spec: CommandSpec = {
   name: 'serve',
   summary:
     'Run the token agent: one process that keeps logins fresh and hands tokens to local bots.',
   usage:
-    'td-token serve [--profile P]... [--socket PATH] [--listen 127.0.0.1:PORT] [--secret-file PATH] [--sync FORMAT:PATH]... [--on-relogin CMD] [flags]',
+    'td-token serve [--profile P]... [--socket PATH] [--listen 127.0.0.1:PORT] [--secret-file PATH] [--sync FORMAT:PATH]... [--notify TARGET]... [--relogin-listen HOST:PORT [--cert P --key P]] [--on-relogin CMD] [flags]',
   options: {
     profile: { type: 'string', multiple: true },
     socket: { type: 'string' },
@@ -33,6 +38,10 @@ export const spec: CommandSpec = {
     'secret-file': { type: 'string' },
     'on-relogin': { type: 'string' },
     sync: { type: 'string', multiple: true },
+    'relogin-listen': { type: 'string' },
+    cert: { type: 'string' },
+    key: { type: 'string' },
+    ...NOTIFY_OPTIONS,
   },
   handlesSignals: true,
   help: `flags:
@@ -43,6 +52,13 @@ export const spec: CommandSpec = {
                      request then needs 'Authorization: Bearer <secret>'
   --secret-file PATH the loopback secret (default <config>/run/agent.secret; made when missing)
   --on-relogin CMD   as for 'td-token watch'
+${NOTIFY_HELP}
+  --relogin-listen H:PORT
+                     serve the phone re-login page on this address (the one surface td-token
+                     allows off loopback; TLS only, one-time links); the notifications of a
+                     needed login carry a fresh link. See docs/relogin-phone.md
+  --cert P --key P   the page's certificate and key (default td-token's own; check the
+                     fingerprint printed beside each link)
   --sync F:PATH      keep another library's token store in step with the (first) profile's login,
                      rewritten at start and after every refresh (repeatable): schwab-py:PATH,
                      tda-api:PATH (JSON files, replaced atomically, 0600) or schwabdev:PATH
@@ -127,6 +143,13 @@ export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Pr
   const secretFlag = stringFlag(args, 'secret-file');
   const onRelogin = stringFlag(args, 'on-relogin');
   const listen = listenFlag === undefined ? undefined : parseListen(listenFlag);
+  const reloginListen = stringFlag(args, 'relogin-listen');
+  const reloginCert = await readCertFlags(values, io.cwd);
+  if (reloginCert !== undefined && reloginListen === undefined) {
+    throw new UsageError(
+      '--cert and --key are for --relogin-listen: give it too, or leave them out',
+    );
+  }
   const syncFlag = values['sync'];
   const syncTargets: SyncTarget[] = (Array.isArray(syncFlag) ? (syncFlag as string[]) : []).map(
     (text) => parseSyncTarget(text, (p) => resolvePath(p, io.cwd, io.env)),
@@ -136,6 +159,8 @@ export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Pr
     io.stdout.write(`${JSON.stringify(line)}\n`);
   };
   const contexts: Context[] = [];
+  const notifiers: (Notifier | undefined)[] = [];
+  let relogin: ReloginPage | undefined;
   let agent: RunningAgent | undefined;
   try {
     const served: ServedProfile[] = [];
@@ -158,6 +183,53 @@ export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Pr
     }
     if (syncTargets.length > 0) keepSynced(served[0] as ServedProfile, syncTargets, log);
     const first = contexts[0] as Context;
+    if (reloginListen !== undefined) {
+      const { startReloginPage } = await import('../../relogin/server.js');
+      relogin = await startReloginPage({
+        provider: first.provider,
+        listen: reloginListen,
+        sandbox: first.config.sandboxFlavor !== undefined,
+        onToken: (record) => {
+          cli.secrets.remember(record.access_token, record.refresh_token);
+          return first.manager.saveLogin(record);
+        },
+        cert: reloginCert,
+        certDir: first.config.certDir,
+        log: (message) =>
+          log({ time: new Date().toISOString(), level: 'info', event: 'relogin_page', message }),
+      });
+      say(
+        io,
+        `td-token agent: re-login page ${relogin.url} (certificate SHA-256 ${relogin.fingerprint})`,
+      );
+    }
+    const page = relogin;
+    for (const [i, ctx] of contexts.entries()) {
+      const settings = notifySettings(
+        args.values,
+        io.env,
+        ctx.provider.canRenewRefreshToken,
+        ctx.config,
+      );
+      cli.secrets.remember(...settings.targets.flatMap((t) => t.secrets));
+      notifiers.push(
+        settings.targets.length === 0
+          ? undefined
+          : createNotifier({
+              targets: settings.targets,
+              store: ctx.store,
+              profile: ctx.config.profile,
+              provider: ctx.config.provider,
+              thresholdsMs: settings.thresholdsMs,
+              failingAfterMs: settings.failingAfterMs,
+              loginCommand: notifyLoginCommand(ctx.config.profile, args.values),
+              // The page completes logins of the first profile only.
+              ...(page !== undefined && i === 0 ? { reloginUrl: () => page.newLink() } : {}),
+              log: (level, event, fields) =>
+                log({ time: new Date().toISOString(), level, event, ...fields }),
+            }),
+      );
+    }
     const cfgDir = first.config.configDir ?? configDir(io.env);
     const socketPath =
       socketFlag === undefined ? defaultSocketPath(io.env, cfgDir) : resolve(io.cwd, socketFlag);
@@ -198,9 +270,10 @@ export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Pr
     const running = agent;
     const closed = stopping.then(() => running.close());
     await Promise.all([
-      ...served.map((p) =>
+      ...served.map((p, i) =>
         p.keepFresh({
           log,
+          ...(notifiers[i] === undefined ? {} : { notifier: notifiers[i] }),
           ...(signal === undefined ? {} : { signal }),
           ...(onRelogin === undefined ? {} : { onReloginDue: onRelogin }),
         }),
@@ -211,6 +284,8 @@ export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Pr
     return EXIT.ok;
   } finally {
     await agent?.close();
+    await relogin?.close();
+    for (const notifier of notifiers) await notifier?.close();
     for (const ctx of contexts.reverse()) await ctx.close();
   }
 }

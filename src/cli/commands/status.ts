@@ -10,7 +10,12 @@
 import { describeStore } from '../../config/store.js';
 import { isTdTokenError } from '../../errors.js';
 import type { TokenManager } from '../../manager.js';
-import { maskToken, type TokenRecord } from '../../token.js';
+import {
+  isRefreshTokenExpired,
+  isRefreshTokenExpiryKnown,
+  maskToken,
+  type TokenRecord,
+} from '../../token.js';
 import { type Context, openContext } from '../context.js';
 import { UsageError } from '../failure.js';
 import { fixCommand } from '../fix-command.js';
@@ -177,7 +182,7 @@ export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Pr
     const unreadable = problems.some((p) => p.code === 'store_unreadable');
 
     let verified: VerifyCheck | null = null;
-    if (verify && record && record.refresh_token_expires_at > now) {
+    if (verify && record && !isRefreshTokenExpired(record, now)) {
       const outcome = await verifyRefreshToken(manager);
       verified = outcome.check;
       if (outcome.record) {
@@ -217,7 +222,18 @@ export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Pr
           };
 
     const accessValid = record !== undefined && record.expires_at > now;
-    const refreshValid = record !== undefined && record.refresh_token_expires_at > now;
+    const refreshValid = record !== undefined && !isRefreshTokenExpired(record, now);
+    // A generic server that never said how long its refresh token lives: no date to warn about.
+    const expiryKnown = record === undefined || isRefreshTokenExpiryKnown(record);
+    const refusedAt = record?.refresh_token_refused_at;
+    if (refusedAt !== undefined && verified?.accepted !== false) {
+      problems.push({
+        code: 'refresh_token_refused',
+        severity: 'error',
+        message: `the provider refused the refresh token ${timeLeft(refusedAt, now)}: it expired, was revoked, or a later login replaced it; td-token asks the provider nothing more until a new login`,
+        fix: login,
+      });
+    }
     if (record === undefined && !unreadable) {
       problems.push({
         code: 'not_logged_in',
@@ -233,7 +249,7 @@ export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Pr
         message: `the refresh token expired ${timeLeft(record.refresh_token_expires_at, now)}; only a new login gets a new one`,
         fix: login,
       });
-    } else if (record && record.refresh_token_expires_at - now < 48 * HOUR) {
+    } else if (record && expiryKnown && record.refresh_token_expires_at - now < 48 * HOUR) {
       problems.push({
         code: 'refresh_token_expiring',
         severity: 'warning',
@@ -241,7 +257,7 @@ export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Pr
         fix: login,
       });
     }
-    if (record && refreshValid && !accessValid) {
+    if (record && refreshValid && !accessValid && refusedAt === undefined) {
       problems.push({
         code: 'access_token_expired',
         severity: 'warning',
@@ -280,7 +296,12 @@ export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Pr
     const errors = problems.filter((p) => p.severity === 'error');
     // An unreadable store is exit 1: a login would overwrite what may be a fixable file.
     const loginNeeded = errors.some((p) =>
-      ['not_logged_in', 'refresh_token_expired', 'refresh_token_replaced'].includes(p.code),
+      [
+        'not_logged_in',
+        'refresh_token_expired',
+        'refresh_token_replaced',
+        'refresh_token_refused',
+      ].includes(p.code),
     );
     const exit = errors.length === 0 ? EXIT.ok : loginNeeded ? EXIT.loginRequired : EXIT.failed;
 
@@ -316,11 +337,17 @@ export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Pr
         refreshToken: record
           ? {
               token: maskToken(record.refresh_token),
-              expiresAt: new Date(record.refresh_token_expires_at).toISOString(),
-              expiresAtMs: record.refresh_token_expires_at,
-              secondsLeft: Math.floor((record.refresh_token_expires_at - now) / 1000),
-              daysLeft: daysLeft(record.refresh_token_expires_at, now),
-              valid: refreshValid,
+              expiresAt: expiryKnown
+                ? new Date(record.refresh_token_expires_at).toISOString()
+                : null,
+              expiresAtMs: expiryKnown ? record.refresh_token_expires_at : null,
+              secondsLeft: expiryKnown
+                ? Math.floor((record.refresh_token_expires_at - now) / 1000)
+                : null,
+              daysLeft: expiryKnown ? daysLeft(record.refresh_token_expires_at, now) : null,
+              expiryKnown,
+              refusedAt: refusedAt === undefined ? null : new Date(refusedAt).toISOString(),
+              valid: refreshValid && refusedAt === undefined,
             }
           : null,
         api,
@@ -367,7 +394,11 @@ export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Pr
         `  access token:   ${showAccess(record.access_token)}, ${accessValid ? 'valid until' : 'expired'} ${when(record.expires_at)} (${timeLeft(record.expires_at, now)})`,
       );
       lines.push(
-        `  refresh token:  ${maskToken(record.refresh_token)}, ${refreshValid ? 'valid until' : 'expired'} ${when(record.refresh_token_expires_at)} (${refreshValid ? `${daysLeft(record.refresh_token_expires_at, now)} days left` : timeLeft(record.refresh_token_expires_at, now)})`,
+        refusedAt !== undefined
+          ? `  refresh token:  ${maskToken(record.refresh_token)}, refused by the provider ${when(refusedAt)}`
+          : !expiryKnown
+            ? `  refresh token:  ${maskToken(record.refresh_token)}, expiry unknown (the server does not say; set refreshTokenLifetime if you know it)`
+            : `  refresh token:  ${maskToken(record.refresh_token)}, ${refreshValid ? 'valid until' : 'expired'} ${when(record.refresh_token_expires_at)} (${refreshValid ? `${daysLeft(record.refresh_token_expires_at, now)} days left` : timeLeft(record.refresh_token_expires_at, now)})`,
       );
     } else if (unreadable) {
       lines.push('  token:          the store cannot be read (see the problem below)');
