@@ -96,8 +96,7 @@ export type CallbackErrorCode =
   | 'state_mismatch'
   | 'missing_code'
   | 'access_denied'
-  | 'oauth_error'
-  | 'login_required';
+  | 'oauth_error';
 
 /**
  * The codes a {@link StoreError} carries.

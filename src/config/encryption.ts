@@ -15,6 +15,7 @@ import { resolvePath } from '../paths.js';
 import type { EncryptionOptions } from '../stores/crypto.js';
 import { storeDriver } from '../stores/registry.js';
 import type { StoreKind } from '../stores/types.js';
+import { shellQuote } from '../util/shell.js';
 import {
   describeSource,
   invalid,
@@ -35,10 +36,6 @@ export interface EncryptionContext {
   /** The folder a relative path from `source` resolves against. */
   baseFor: (source: ValueSource) => string;
   warnings: string[];
-}
-
-function quoted(path: string): string {
-  return `'${path.replace(/'/g, `'\\''`)}'`;
 }
 
 /**
@@ -86,7 +83,7 @@ async function readPassphraseFile(sourced: Sourced<string>, path: string): Promi
     throw invalid(
       sourced.source,
       `names ${path}, which other users can read or change (mode ${shown}), so the passphrase is not secret`,
-      `fix it: chmod 600 ${quoted(path)}`,
+      `fix it: chmod 600 ${shellQuote(path)}`,
     );
   }
   return passphrase;

@@ -8,8 +8,8 @@ import { promises as fsp } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { loopbackBindHosts } from '../login/address.js';
-import { shellQuote } from '../stores/atomic-file.js';
 import type { StoreSpec } from '../stores/spec.js';
+import { shellQuote } from '../util/shell.js';
 import { type CheckResult, fail, pass } from './types.js';
 
 /** Listens on `host:port` for a moment; the error code when that is refused. */

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { CallbackError } from '../errors.js';
+import { LoginRequiredError } from '../errors.js';
 import type { Provider } from '../providers/types.js';
 import { isRefreshTokenExpiryKnown, maskToken, type TokenRecord } from '../token.js';
 import { timeLeft } from '../util/time.js';
@@ -285,8 +285,7 @@ export function createLoginRoutes(options: LoginRoutesOptions): LoginRoutes {
     const refused = await refusePost(request);
     if (refused !== undefined) return refused;
     log('stopped from the status page');
-    const reason = new CallbackError(
-      'login_required',
+    const reason = new LoginRequiredError(
       "the login server was stopped before a login finished. run 'td-token login' again to log in",
     );
     return page(stoppedPage(), { Connection: 'close' }, () => options.stop(flow.outcome(reason)));

@@ -15,16 +15,4 @@ export function describeDuration(ms: number): string {
   return `${seconds} second${seconds === 1 ? '' : 's'}`;
 }
 
-/**
- * A moment in this computer's local time, `2025-03-14 09:26 (UTC+01:00)`, worded as the
- * terminal's `when` (src/cli/format.ts) words it.
- */
-export function localTime(at: number): string {
-  const d = new Date(at);
-  const pad = (n: number): string => String(n).padStart(2, '0');
-  const offset = -d.getTimezoneOffset();
-  const sign = offset >= 0 ? '+' : '-';
-  const oh = pad(Math.floor(Math.abs(offset) / 60));
-  const om = pad(Math.abs(offset) % 60);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())} (UTC${sign}${oh}:${om})`;
-}
+export { localTime } from '../util/time.js';

@@ -1,5 +1,6 @@
 /**
- * Spans of time for people, worded the same on the command line and on the login server's pages.
+ * Times for people, worded the same on the command line and on the login server's pages: a span
+ * (`in 29 min`) and a moment in this computer's local time.
  *
  * @internal
  * @module
@@ -19,4 +20,15 @@ export function timeLeft(at: number, now: number): string {
   else if (abs < 2 * DAY) text = `${Math.round((abs / HOUR) * 10) / 10} hours`;
   else text = `${Math.round((abs / DAY) * 10) / 10} days`;
   return ms >= 0 ? `in ${text}` : `${text} ago`;
+}
+
+/** A moment in this computer's local time: `2025-03-14 09:26 (UTC+01:00)`. */
+export function localTime(at: number): string {
+  const d = new Date(at);
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  const offset = -d.getTimezoneOffset();
+  const sign = offset >= 0 ? '+' : '-';
+  const oh = pad(Math.floor(Math.abs(offset) / 60));
+  const om = pad(Math.abs(offset) % 60);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())} (UTC${sign}${oh}:${om})`;
 }

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type ConfigInput, resolveConfig } from '../../src/config/resolve.js';
 import { ConfigError } from '../../src/errors.js';
+import { shellQuote } from '../../src/util/shell.js';
 import { assertBuilt, makeHome, runCli } from '../cli/harness.js';
 
 // Windows has neither FIFOs nor Unix permission bits: the tests of those run elsewhere only.
@@ -107,7 +108,7 @@ describe('a passphrase file', () => {
         await chmod(path, mode);
         const err = await configError(resolveConfig(input({ 'passphrase-file': path })));
         expect(err.message).toBe(
-          `--passphrase-file names ${path}, which other users can read or change (mode 0${mode.toString(8)}), so the passphrase is not secret. fix it: chmod 600 '${path}'`,
+          `--passphrase-file names ${path}, which other users can read or change (mode 0${mode.toString(8)}), so the passphrase is not secret. fix it: chmod 600 ${shellQuote(path)}`,
         );
       }
       await chmod(path, 0o600);
