@@ -92,11 +92,7 @@ export type ProviderErrorCode =
  * const code: CallbackErrorCode = ERROR_CODES.STATE_MISMATCH;
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2
  */
-export type CallbackErrorCode =
-  | 'state_mismatch'
-  | 'missing_code'
-  | 'access_denied'
-  | 'oauth_error';
+export type CallbackErrorCode = 'state_mismatch' | 'missing_code' | 'access_denied' | 'oauth_error';
 
 /**
  * The codes a {@link StoreError} carries.

@@ -7,15 +7,16 @@
  */
 import { LoginRequiredError } from '../../errors.js';
 import { TokenManager } from '../../manager.js';
-import { NOTIFY_HELP, NOTIFY_OPTIONS, notifySettings } from '../../notify/cli-options.js';
+import { NOTIFY_HELP, NOTIFY_OPTIONS } from '../../notify/cli-options.js';
 import { keepNotificationState } from '../../notify/keep-state.js';
-import { createNotifier, type Notifier } from '../../notify/notifier.js';
+import type { Notifier } from '../../notify/notifier.js';
 import type { TokenRecord } from '../../token.js';
 import { openContext, storeLocation } from '../context.js';
 import { fixCommand } from '../fix-command.js';
-import { shellQuote, timeLeft, when } from '../format.js';
+import { timeLeft, when } from '../format.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
 import { EXIT, say, warn } from '../io.js';
+import { openNotifier } from '../notifier.js';
 import { warnIfRefreshEnding } from '../refresh-warning.js';
 import type { CommandContext } from '../world.js';
 
@@ -23,21 +24,6 @@ import type { CommandContext } from '../world.js';
 const DEFAULT_ACCESS_LIFETIME_MS = 30 * 60_000;
 /** The longest `refresh` waits for its notifications once the refresh is done. */
 const NOTIFY_WAIT_MS = 30_000;
-
-/**
- * The login command a notification shows: the profile and a token file given as a flag, never a
- * store URL (it may hold a password) or the client secret.
- */
-export function notifyLoginCommand(
-  profile: string,
-  values: Record<string, string | boolean | undefined>,
-): string {
-  const parts = ['td-token', 'login'];
-  if (profile !== 'default') parts.push('--profile', shellQuote(profile));
-  const file = values['token-file'];
-  if (typeof file === 'string') parts.push('--token-file', shellQuote(file));
-  return parts.join(' ');
-}
 
 export const spec: CommandSpec = {
   name: 'refresh',
@@ -75,34 +61,16 @@ export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Pr
   const ctx = await openContext(cli, io, args.values);
   let notifier: Notifier | undefined;
   try {
-    const settings = notifySettings(
-      args.values,
-      io.env,
-      ctx.provider.canRenewRefreshToken,
-      ctx.config,
-    );
-    cli.secrets.remember(...settings.targets.flatMap((t) => t.secrets));
-    if (settings.targets.length > 0) {
-      notifier = createNotifier({
-        targets: settings.targets,
-        store: ctx.store,
-        profile: ctx.config.profile,
-        provider: ctx.config.provider,
-        thresholdsMs: settings.thresholdsMs,
-        failingAfterMs: settings.failingAfterMs,
-        loginCommand: notifyLoginCommand(ctx.config.profile, args.values),
-        log: (_level, event, fields) => {
-          const target = typeof fields['target'] === 'string' ? ` to ${fields['target']}` : '';
-          const what = typeof fields['notification'] === 'string' ? fields['notification'] : '';
-          if (event === 'notified') say(io, `notified ${what}${target}`);
-          else
-            warn(
-              io,
-              `notification ${what}${target} not sent: ${String(fields['error'] ?? fields['message'] ?? '')}; the next run tries again`,
-            );
-        },
-      });
-    }
+    notifier = openNotifier(cli, ctx, args.values, io.env, (_level, event, fields) => {
+      const target = typeof fields['target'] === 'string' ? ` to ${fields['target']}` : '';
+      const what = typeof fields['notification'] === 'string' ? fields['notification'] : '';
+      if (event === 'notified') say(io, `notified ${what}${target}`);
+      else
+        warn(
+          io,
+          `notification ${what}${target} not sent: ${String(fields['error'] ?? fields['message'] ?? '')}; the next run tries again`,
+        );
+    });
     const force = args.values['force'] === true;
     const before = await ctx.manager.peek();
     if (before) cli.secrets.remember(before.access_token, before.refresh_token);

@@ -13,17 +13,17 @@ import { loadOrCreateSecret } from '../../agent/secret.js';
 import { type RunningAgent, startAgent } from '../../agent/server.js';
 import { describeStore } from '../../config/store.js';
 import { parseSyncTarget, type SyncTarget, writeSyncTarget } from '../../formats/sync.js';
-import { NOTIFY_HELP, NOTIFY_OPTIONS, notifySettings } from '../../notify/cli-options.js';
-import { createNotifier, type Notifier } from '../../notify/notifier.js';
+import { NOTIFY_HELP, NOTIFY_OPTIONS } from '../../notify/cli-options.js';
+import type { Notifier } from '../../notify/notifier.js';
 import { configDir, resolvePath } from '../../paths.js';
 import type { ReloginPage } from '../../relogin/server.js';
 import { type Context, openContext } from '../context.js';
 import { UsageError } from '../failure.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
 import { EXIT, say } from '../io.js';
+import { openNotifier } from '../notifier.js';
 import { readCertFlags } from '../pem.js';
 import type { CommandContext } from '../world.js';
-import { notifyLoginCommand } from './refresh.js';
 
 export const spec: CommandSpec = {
   name: 'serve',
@@ -205,29 +205,17 @@ export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Pr
     }
     const page = relogin;
     for (const [i, ctx] of contexts.entries()) {
-      const settings = notifySettings(
-        args.values,
-        io.env,
-        ctx.provider.canRenewRefreshToken,
-        ctx.config,
-      );
-      cli.secrets.remember(...settings.targets.flatMap((t) => t.secrets));
       notifiers.push(
-        settings.targets.length === 0
-          ? undefined
-          : createNotifier({
-              targets: settings.targets,
-              store: ctx.store,
-              profile: ctx.config.profile,
-              provider: ctx.config.provider,
-              thresholdsMs: settings.thresholdsMs,
-              failingAfterMs: settings.failingAfterMs,
-              loginCommand: notifyLoginCommand(ctx.config.profile, args.values),
-              // The page completes logins of the first profile only.
-              ...(page !== undefined && i === 0 ? { reloginUrl: () => page.newLink() } : {}),
-              log: (level, event, fields) =>
-                log({ time: new Date().toISOString(), level, event, ...fields }),
-            }),
+        openNotifier(
+          cli,
+          ctx,
+          args.values,
+          io.env,
+          (level, event, fields) =>
+            log({ time: new Date().toISOString(), level, event, ...fields }),
+          // The page completes logins of the first profile only.
+          page !== undefined && i === 0 ? () => page.newLink() : undefined,
+        ),
       );
     }
     const cfgDir = first.config.configDir ?? configDir(io.env);

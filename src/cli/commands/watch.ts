@@ -6,16 +6,16 @@
  * @module
  */
 import { TokenManager } from '../../manager.js';
-import { NOTIFY_HELP, NOTIFY_OPTIONS, notifySettings } from '../../notify/cli-options.js';
+import { NOTIFY_HELP, NOTIFY_OPTIONS } from '../../notify/cli-options.js';
 import { keepNotificationState } from '../../notify/keep-state.js';
-import { createNotifier, type Notifier } from '../../notify/notifier.js';
+import type { Notifier } from '../../notify/notifier.js';
 import { runWatch, type WatchOptions } from '../../watch.js';
 import { openContext } from '../context.js';
 import { UsageError } from '../failure.js';
 import type { CliIO, CommandArgs, CommandSpec } from '../io.js';
 import { EXIT } from '../io.js';
+import { openNotifier } from '../notifier.js';
 import type { CommandContext } from '../world.js';
-import { notifyLoginCommand } from './refresh.js';
 
 export const spec: CommandSpec = {
   name: 'watch',
@@ -64,13 +64,6 @@ export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Pr
   const ctx = await openContext(cli, io, args.values);
   let notifier: Notifier | undefined;
   try {
-    const settings = notifySettings(
-      args.values,
-      io.env,
-      ctx.provider.canRenewRefreshToken,
-      ctx.config,
-    );
-    cli.secrets.remember(...settings.targets.flatMap((t) => t.secrets));
     const line = (fields: Record<string, unknown>): void => {
       io.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...fields })}\n`);
     };
@@ -82,22 +75,15 @@ export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Pr
       fetch: cli.deps.fetch,
       now: cli.deps.now,
     });
-    if (settings.targets.length > 0) {
-      notifier = createNotifier({
-        targets: settings.targets,
-        store: ctx.store,
-        profile: ctx.config.profile,
-        provider: ctx.config.provider,
-        thresholdsMs: settings.thresholdsMs,
-        failingAfterMs: settings.failingAfterMs,
-        loginCommand: notifyLoginCommand(ctx.config.profile, args.values),
-        log: (level, event, fields) => line({ level, event, ...fields }),
-      });
+    notifier = openNotifier(cli, ctx, args.values, io.env, (level, event, fields) =>
+      line({ level, event, ...fields }),
+    );
+    if (notifier !== undefined) {
       options.notifier = notifier;
       line({
         level: 'info',
         event: 'notify_targets',
-        targets: settings.targets.map((t) => t.display),
+        targets: notifier.targets.map((t) => t.display),
       });
     }
     if (io.signal) options.signal = io.signal;
