@@ -45,3 +45,45 @@ export async function writeSyncTarget(target: SyncTarget, record: TokenRecord): 
   await ensureFolder(dirname(target.path));
   await writeFileAtomic(target.path, exportToken(record, target.format));
 }
+
+/**
+ * A writer that rewrites every target with each record it is given, one write at a time and in
+ * order (a slow write never lets an older record land after a newer one), and a record whose
+ * access token it already wrote is skipped. Failures are logged, never thrown: the token keeper
+ * goes on.
+ */
+export function createSyncWriter(
+  targets: readonly SyncTarget[],
+  log: (line: Record<string, unknown>) => void,
+  profile: string,
+): (record: TokenRecord) => void {
+  let chain = Promise.resolve();
+  let last: string | undefined;
+  return (record) => {
+    if (record.access_token === last) return;
+    last = record.access_token;
+    chain = chain.then(async () => {
+      for (const target of targets) {
+        const where = { profile, format: target.format, path: target.path };
+        try {
+          await writeSyncTarget(target, record);
+          log({
+            time: new Date().toISOString(),
+            level: 'info',
+            event: 'synced',
+            ...where,
+            expiresAt: new Date(record.expires_at).toISOString(),
+          });
+        } catch (err) {
+          log({
+            time: new Date().toISOString(),
+            level: 'error',
+            event: 'sync_failed',
+            ...where,
+            message: err instanceof Error ? err.message : String(err),
+          });
+        }
+      }
+    });
+  };
+}

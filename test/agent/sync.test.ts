@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Sandbox, startSandbox } from '../../src/sandbox/index.js';
-import { assertBuilt, writeTokenFile } from '../cli/harness.js';
+import { assertBuilt, startCli, writeTokenFile } from '../cli/harness.js';
 import { type AgentSetup, ask, setupHome, startAgentChild, stopAgent } from './harness.js';
 
 const MARGIN_MS = 5 * 60_000;
@@ -98,4 +98,31 @@ it('writes all three at start and again after a refresh; Python reads them', asy
     expect(await stopAgent(agent)).toBe(0);
   }
   expect(agent.stdout()).not.toContain(setup.record.refresh_token);
+});
+
+it('watch --sync writes the schwab-py file at start; Python reads the login from it', async () => {
+  const dir = join(setup.home.root, 'watch-bot');
+  await writeTokenFile(setup.tokenFile, setup.record);
+  const watch = startCli(
+    ['watch', ...setup.flags, '--sync', `schwab-py:${dir}/token.json`],
+    setup.home,
+  );
+  try {
+    await watch.waitFor('stdout', /"event":"synced"/, 20_000);
+    expect((await stat(join(dir, 'token.json'))).mode & 0o777).toBe(0o600);
+    const read = spawnSync(
+      'python3',
+      [
+        '-c',
+        'import json,sys; print(json.load(open(sys.argv[1]))["token"]["refresh_token"])',
+        `${dir}/token.json`,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(read.stdout.trim()).toBe(setup.record.refresh_token);
+  } finally {
+    watch.child.kill('SIGTERM');
+    expect((await watch.exited).code).toBe(0);
+  }
+  expect(watch.stdout()).not.toContain(setup.record.refresh_token);
 });

@@ -12,7 +12,7 @@ import { ServedProfile } from '../../agent/profile.js';
 import { loadOrCreateSecret } from '../../agent/secret.js';
 import { type RunningAgent, startAgent } from '../../agent/server.js';
 import { describeStore } from '../../config/store.js';
-import { parseSyncTarget, type SyncTarget, writeSyncTarget } from '../../formats/sync.js';
+import { createSyncWriter, parseSyncTarget, type SyncTarget } from '../../formats/sync.js';
 import { NOTIFY_HELP, NOTIFY_OPTIONS } from '../../notify/cli-options.js';
 import type { Notifier } from '../../notify/notifier.js';
 import { configDir, resolvePath } from '../../paths.js';
@@ -94,43 +94,6 @@ function stringFlag(args: CommandArgs, name: string): string | undefined {
   return value;
 }
 
-/** Rewrite each target with every new record of `served`, one write at a time, in order. */
-function keepSynced(
-  served: ServedProfile,
-  targets: readonly SyncTarget[],
-  log: (line: Record<string, unknown>) => void,
-): void {
-  let chain = Promise.resolve();
-  served.onRecord((record) => {
-    chain = chain.then(async () => {
-      for (const target of targets) {
-        try {
-          await writeSyncTarget(target, record);
-          log({
-            time: new Date().toISOString(),
-            level: 'info',
-            event: 'synced',
-            profile: served.info.name,
-            format: target.format,
-            path: target.path,
-            expiresAt: new Date(record.expires_at).toISOString(),
-          });
-        } catch (err) {
-          log({
-            time: new Date().toISOString(),
-            level: 'error',
-            event: 'sync_failed',
-            profile: served.info.name,
-            format: target.format,
-            path: target.path,
-            message: err instanceof Error ? err.message : String(err),
-          });
-        }
-      }
-    });
-  });
-}
-
 export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Promise<number> {
   const values = args.values as Record<string, unknown>;
   const profileFlag = values['profile'];
@@ -181,7 +144,10 @@ export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Pr
         ),
       );
     }
-    if (syncTargets.length > 0) keepSynced(served[0] as ServedProfile, syncTargets, log);
+    if (syncTargets.length > 0) {
+      const first = served[0] as ServedProfile;
+      first.onRecord(createSyncWriter(syncTargets, log, first.info.name));
+    }
     const first = contexts[0] as Context;
     if (reloginListen !== undefined) {
       const { startReloginPage } = await import('../../relogin/server.js');

@@ -5,10 +5,13 @@
  * @internal
  * @module
  */
+
+import { createSyncWriter, parseSyncTarget } from '../../formats/sync.js';
 import { TokenManager } from '../../manager.js';
 import { NOTIFY_HELP, NOTIFY_OPTIONS } from '../../notify/cli-options.js';
 import { keepNotificationState } from '../../notify/keep-state.js';
 import type { Notifier } from '../../notify/notifier.js';
+import { resolvePath } from '../../paths.js';
 import { runWatch, type WatchOptions } from '../../watch.js';
 import { openContext } from '../context.js';
 import { UsageError } from '../failure.js';
@@ -21,11 +24,18 @@ export const spec: CommandSpec = {
   name: 'watch',
   summary:
     "Keep the profile's token fresh until stopped: refresh ahead of expiry, renew TD refresh tokens, announce a needed login.",
-  usage: 'td-token watch [--notify TARGET]... [--on-relogin CMD] [flags]',
-  options: { 'on-relogin': { type: 'string' }, ...NOTIFY_OPTIONS },
+  usage: 'td-token watch [--notify TARGET]... [--sync FORMAT:PATH]... [--on-relogin CMD] [flags]',
+  options: {
+    'on-relogin': { type: 'string' },
+    sync: { type: 'string', multiple: true },
+    ...NOTIFY_OPTIONS,
+  },
   handlesSignals: true,
   help: `flags:
 ${NOTIFY_HELP}
+  --sync F:PATH      keep another library's token store in step with this login, rewritten at
+                     start and after every refresh (repeatable): schwab-py:PATH, tda-api:PATH
+                     (JSON, replaced atomically, 0600) or schwabdev:PATH (Schwabdev 4's tokens_db)
   --on-relogin CMD   a shell command run by this process once a re-login is due (Schwab: 48
                      hours before the refresh token ends; any provider: once a login is
                      required). It gets TD_TOKEN_REFRESH_EXPIRES_AT and TD_TOKEN_HOURS_LEFT in its
@@ -61,20 +71,41 @@ export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Pr
   if (onRelogin !== undefined && (typeof onRelogin !== 'string' || onRelogin.trim() === '')) {
     throw new UsageError('--on-relogin needs a command');
   }
+  const syncFlag = args.values['sync'] as unknown;
+  const syncTargets = (Array.isArray(syncFlag) ? (syncFlag as string[]) : []).map((text) =>
+    parseSyncTarget(text, (p) => resolvePath(p, io.cwd, io.env)),
+  );
   const ctx = await openContext(cli, io, args.values);
   let notifier: Notifier | undefined;
   try {
     const line = (fields: Record<string, unknown>): void => {
       io.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...fields })}\n`);
     };
-    const options: WatchOptions = {
-      log: (fields) => io.stdout.write(`${JSON.stringify(fields)}\n`),
-    };
     // Refreshes keep the fleet's record of what was sent, whether or not this process sends.
     const manager = new TokenManager(ctx.provider, keepNotificationState(ctx.store), {
       fetch: cli.deps.fetch,
       now: cli.deps.now,
     });
+    const sync =
+      syncTargets.length === 0
+        ? undefined
+        : createSyncWriter(syncTargets, line, ctx.config.profile);
+    const options: WatchOptions = {
+      log: (fields) => {
+        io.stdout.write(`${JSON.stringify(fields)}\n`);
+        // A valid token in hand (at start, after a refresh, or one another process saved):
+        // rewrite the synced files; the writer skips a token it already wrote.
+        if (
+          sync !== undefined &&
+          (fields['event'] === 'fresh' || fields['event'] === 'refreshed')
+        ) {
+          manager.peek().then(
+            (record) => record && sync(record),
+            () => {},
+          );
+        }
+      },
+    };
     notifier = openNotifier(cli, ctx, args.values, io.env, (level, event, fields) =>
       line({ level, event, ...fields }),
     );
