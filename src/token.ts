@@ -95,7 +95,14 @@ export interface RecordOptions {
   requestedScope?: string | undefined;
 }
 
-const SEED_FIELDS = [
+/**
+ * The six fields of the seed-era `token.json`, in its order: every record has them, and a
+ * written record starts with them.
+ *
+ * @example
+ * const seed = Object.fromEntries(SEED_FIELDS.map((field) => [field, record[field]]));
+ */
+export const SEED_FIELDS = [
   'access_token',
   'expires_at',
   'refresh_token',
