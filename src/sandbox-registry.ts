@@ -13,10 +13,11 @@
  * @internal
  * @module
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ConfigError } from './errors.js';
 import type { Sandbox, SandboxApp } from './sandbox/index.js';
+import { writePrivateFile } from './stores/atomic-file.js';
 import { isProcessAlive } from './stores/host-id.js';
 
 type Flavor = 'tdameritrade' | 'schwab';
@@ -141,10 +142,7 @@ export async function readRunningSandbox(path: string): Promise<SandboxRecord | 
 
 /** Record a running sandbox (atomically, 0600 in a 0700 folder). */
 export async function writeSandboxRecord(path: string, record: SandboxRecord): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
-  await rename(tmp, path);
+  await writePrivateFile(path, `${JSON.stringify(record, null, 2)}\n`, 'the sandbox record');
 }
 
 /** Remove the record if it is still this process's. */

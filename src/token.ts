@@ -12,6 +12,13 @@ export const TOKEN_RECORD_VERSION = 1;
 /**
  * One login's tokens. Written to a file it is the seed-era `output/token.json`: the six seed
  * fields always, the optional extras after them. Times are ms since the epoch (UTC by nature).
+ *
+ * @example
+ * const record: TokenRecord = await manager.getToken();
+ * await fetch(url, { headers: { Authorization: `Bearer ${record.access_token}` } });
+ * const minutesLeft = (record.expires_at - Date.now()) / 60_000;
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
+ * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.1
  */
 export interface TokenRecord {
   /** Send as `Authorization: Bearer <access_token>`. */
@@ -88,7 +95,14 @@ export interface RecordOptions {
   requestedScope?: string | undefined;
 }
 
-const SEED_FIELDS = [
+/**
+ * The six fields of the seed-era `token.json`, in its order: every record has them, and a
+ * written record starts with them.
+ *
+ * @example
+ * const seed = Object.fromEntries(SEED_FIELDS.map((field) => [field, record[field]]));
+ */
+export const SEED_FIELDS = [
   'access_token',
   'expires_at',
   'refresh_token',

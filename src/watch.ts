@@ -17,6 +17,7 @@ import type { RefreshEvent, RefreshTokenExpiringEvent, TokenManager } from './ma
 import type { Notifier } from './notify/notifier.js';
 import { runCommand } from './notify/run-command.js';
 import { isRefreshTokenExpiryKnown, type TokenRecord } from './token.js';
+import { backoffMs as nextBackoffMs } from './util/backoff.js';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -259,7 +260,11 @@ export async function runWatch(manager: TokenManager, options: WatchOptions = {}
         } else {
           failures += 1;
           notify((n) => n.refreshFailed(err));
-          const backoff = Math.min(maxBackoffMs, backoffMs * 2 ** Math.min(failures - 1, 20));
+          const backoff = nextBackoffMs({
+            baseMs: backoffMs,
+            capMs: maxBackoffMs,
+            attempt: Math.min(failures - 1, 20),
+          });
           // The provider's Retry-After wins over the backoff's cap (asking earlier would only be
           // refused again), within reason.
           const retryAfter = isTdTokenError(err) ? err.retryAfterMs : undefined;

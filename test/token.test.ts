@@ -8,6 +8,7 @@ import {
   MAX_TOKEN_LENGTH,
   maskToken,
   parseTokenRecord,
+  SEED_FIELDS,
   serializeTokenRecord,
   TOKEN_RECORD_VERSION,
   type TokenRecord,
@@ -164,6 +165,18 @@ describe('assertTokenResponse', () => {
 });
 
 describe('the stored record', () => {
+  it("SEED_FIELDS is the seed token.json's six fields, in its order", () => {
+    expect(SEED_FIELDS).toEqual(Object.keys(SEED_TOKEN_JSON));
+    expect(SEED_FIELDS).toEqual([
+      'access_token',
+      'expires_at',
+      'refresh_token',
+      'refresh_token_expires_at',
+      'scope',
+      'token_type',
+    ]);
+  });
+
   it('the seed token.json parses as is', () => {
     const record = parseTokenRecord(JSON.stringify(SEED_TOKEN_JSON), 'output/token.json');
     expect(record).toEqual(SEED_TOKEN_JSON);
@@ -181,16 +194,7 @@ describe('the stored record', () => {
       access_token: 'a',
     };
     const text = serializeTokenRecord(record);
-    expect(Object.keys(JSON.parse(text))).toEqual([
-      'access_token',
-      'expires_at',
-      'refresh_token',
-      'refresh_token_expires_at',
-      'scope',
-      'token_type',
-      'version',
-      'provider',
-    ]);
+    expect(Object.keys(JSON.parse(text))).toEqual([...SEED_FIELDS, 'version', 'provider']);
     expect(text.endsWith('}\n')).toBe(true);
     expect(text).toContain('\n  "access_token": "a",\n');
     expect(parseTokenRecord(text, 'x')).toEqual(record);

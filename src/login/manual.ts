@@ -23,7 +23,19 @@ import { isLoopbackHost } from '../util/url.js';
 import { DEFAULT_LOGIN_TIMEOUT_MS } from './flow.js';
 import { describeDuration } from './words.js';
 
-/** Options of {@link manualLogin}. */
+/**
+ * Options of {@link manualLogin}.
+ *
+ * @example
+ * const options: ManualLoginOptions = {
+ *   input: process.stdin,
+ *   output: process.stderr,
+ *   isTTY: process.stdin.isTTY === true,
+ *   timeoutMs: 10 * 60_000,
+ * };
+ * const record = await manualLogin(provider, options);
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1
+ */
 export interface ManualLoginOptions {
   /** Where the pasted URL is read from (standard input). */
   input: NodeJS.ReadableStream;

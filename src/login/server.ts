@@ -32,7 +32,19 @@ import { describeDuration } from './words.js';
 
 export { DEFAULT_LOGIN_TIMEOUT_MS } from './flow.js';
 
-/** Options of {@link runLoginServer}. */
+/**
+ * Options of {@link runLoginServer}.
+ *
+ * @example
+ * const options: LoginServerOptions = {
+ *   onToken: (record) => manager.saveLogin(record),
+ *   timeoutMs: 10 * 60_000,
+ *   openBrowser: false,
+ *   log: (line) => process.stderr.write(`${line}\n`),
+ * };
+ * const record = await runLoginServer(provider, options);
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-7.3
+ */
 export interface LoginServerOptions {
   /** Called with the new token before the success page is shown (store it here). */
   onToken?: ((record: TokenRecord) => Promise<void>) | undefined;

@@ -9,7 +9,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Provider } from '../providers/types.js';
 
-/** What a login needs to remember between sending the person away and the callback. */
+/**
+ * What a login needs to remember between sending the person away and the callback.
+ *
+ * @example
+ * const request: AuthorizationRequest = createAuthorizationRequest(provider);
+ * console.error(`Open ${request.url.href}`);
+ * // keep request.state and request.codeVerifier until the callback comes back
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.1
+ * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.1
+ */
 export interface AuthorizationRequest {
   /** Where to send the person's browser. */
   url: URL;

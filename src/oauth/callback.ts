@@ -13,7 +13,14 @@
 import { CallbackError } from '../errors.js';
 import { safeErrorText } from '../providers/answer.js';
 
-/** A successful callback. */
+/**
+ * A successful callback.
+ *
+ * @example
+ * const callback: CallbackResult = parseCallbackUrl(redirectedUrl, request.state);
+ * const record = await exchangeCallback(provider, callback, { codeVerifier: request.codeVerifier });
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2
+ */
 export interface CallbackResult {
   /** The authorization code, percent-decoded once. */
   code: string;

@@ -27,7 +27,14 @@ import {
 } from './http.js';
 import { doNotRetry, type RetryOptions, withRetry } from './retry.js';
 
-/** What the combined grant functions accept. */
+/**
+ * What the combined grant functions accept.
+ *
+ * @example
+ * const options: GrantOptions = { timeoutMs: 10_000, retry: false };
+ * const next = await refreshAccessToken(provider, record, options);
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ */
 export interface GrantOptions {
   /** The fetch to use (default: the global one). */
   fetch?: typeof fetch;
@@ -63,7 +70,16 @@ function sendOptions(options: SendOptions | undefined): SendOptions {
  * {@link processAuthorizationCodeResponse}.
  *
  * @throws ProviderError `provider_unavailable` on a timeout or a network failure.
+ * @example
+ * const { code } = parseCallbackUrl(redirectedUrl, request.state);
+ * const response = await sendAuthorizationCodeGrant(provider, code, {
+ *   codeVerifier: request.codeVerifier,
+ * });
+ * const record = await processAuthorizationCodeResponse(provider, response, {
+ *   receivedAt: Date.now(),
+ * });
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3
+ * @see https://www.rfc-editor.org/rfc/rfc7636#section-4.5
  */
 export async function sendAuthorizationCodeGrant(
   provider: Provider,
@@ -85,6 +101,12 @@ export async function sendAuthorizationCodeGrant(
  * providers that cannot renew).
  *
  * @throws ProviderError `provider_unavailable` on a timeout or a network failure.
+ * @example
+ * const response = await sendRefreshTokenGrant(provider, record.refresh_token);
+ * const next = await processRefreshTokenResponse(provider, response, {
+ *   receivedAt: Date.now(),
+ *   previous: record,
+ * });
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
  */
 export async function sendRefreshTokenGrant(
@@ -175,6 +197,12 @@ async function readTokenAnswer(
  * @throws the provider's classified error (`oauth_error` for a used or expired code,
  *   `invalid_client`, `rate_limited`, `provider_unavailable`, `forbidden`), or
  *   `invalid_response` for a 200 that is not a token.
+ * @example
+ * const receivedAt = Date.now();
+ * const response = await sendAuthorizationCodeGrant(provider, code, { codeVerifier });
+ * const record = await processAuthorizationCodeResponse(provider, response, { receivedAt });
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
  */
 export async function processAuthorizationCodeResponse(
   provider: Provider,
@@ -193,6 +221,14 @@ export async function processAuthorizationCodeResponse(
  *
  * @throws LoginRequiredError when the refresh token is dead; otherwise as
  *   {@link processAuthorizationCodeResponse}.
+ * @example
+ * const receivedAt = Date.now();
+ * const response = await sendRefreshTokenGrant(provider, record.refresh_token);
+ * const next = await processRefreshTokenResponse(provider, response, {
+ *   receivedAt,
+ *   previous: record,
+ * });
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
  */
 export async function processRefreshTokenResponse(
   provider: Provider,

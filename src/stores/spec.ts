@@ -62,7 +62,13 @@ export interface StoreSpecs {
   redis: RedisStoreSpec;
 }
 
-/** Which store to open; see `createStore`. */
+/**
+ * Which store to open; see `createStore`.
+ *
+ * @example
+ * const spec: StoreSpec = { kind: 'sqlite', path: 'tokens.db', profile: 'default' };
+ * const store = await createStore(spec);
+ */
 export type StoreSpec = StoreSpecs[keyof StoreSpecs];
 
 export { DEFAULT_SQLITE_FILE, STORE_KINDS, storeSpecFrom } from './registry.js';

@@ -148,11 +148,4 @@ export async function loginThroughBrowser(
 }
 
 /** The six fields of the seed-era token.json, in its order. */
-export const SEED_FIELDS = [
-  'access_token',
-  'expires_at',
-  'refresh_token',
-  'refresh_token_expires_at',
-  'scope',
-  'token_type',
-] as const;
+export { SEED_FIELDS } from '../../src/token.js';

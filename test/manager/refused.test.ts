@@ -12,7 +12,7 @@ import { TokenManager } from '../../src/manager.js';
 import type { Provider } from '../../src/providers/types.js';
 import { type Sandbox, startSandbox } from '../../src/sandbox/index.js';
 import { FileStore } from '../../src/stores/index.js';
-import type { TokenRecord } from '../../src/token.js';
+import { SEED_FIELDS, type TokenRecord } from '../../src/token.js';
 import { advanceTo, MINUTE, sandboxLogin, sandboxProvider } from './setup.js';
 
 let sandbox: Sandbox;
@@ -85,14 +85,7 @@ describe('a refused refresh token', () => {
 
     // The store holds every canonical field, unchanged, and the refusal.
     const stored = JSON.parse(await readFile(path, 'utf8')) as TokenRecord;
-    for (const field of [
-      'access_token',
-      'expires_at',
-      'refresh_token',
-      'refresh_token_expires_at',
-      'scope',
-      'token_type',
-    ] as const) {
+    for (const field of SEED_FIELDS) {
       expect(stored[field]).toEqual(login[field]);
     }
     expect(stored.refresh_token_refused_at).toBeGreaterThanOrEqual(before);

@@ -52,6 +52,7 @@ import {
 } from '../cli/harness.js';
 import { recordInvented } from '../helpers/ledger.js';
 import { type RedisServer, startRedis } from '../helpers/redis.js';
+import { rejection } from '../helpers/rejection.js';
 import { openDatabase } from '../helpers/sqlite.js';
 
 // Made up for this run and put in the secret-scan ledger (test/helpers/ledger.ts), like the
@@ -91,14 +92,8 @@ async function open(spec: StoreSpec): Promise<TokenStore> {
   return store;
 }
 
-async function errorOf(promise: Promise<unknown>): Promise<TdTokenError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(TdTokenError);
-    return err as TdTokenError;
-  }
-  throw new Error('expected the promise to reject');
+function errorOf(promise: Promise<unknown>): Promise<TdTokenError> {
+  return rejection(promise, TdTokenError);
 }
 
 /** Every byte of every file in `folder` (the database, its WAL, lock files...). */

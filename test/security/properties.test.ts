@@ -25,6 +25,7 @@ import type { ErrorAnswer, Provider } from '../../src/providers/types.js';
 import { createEncryptingCodec, createKeyFile } from '../../src/stores/crypto.js';
 import {
   parseTokenRecord,
+  SEED_FIELDS,
   serializeTokenRecord,
   type TokenRecord,
   validateTokenRecord,
@@ -464,14 +465,7 @@ const validRecord: fc.Arbitrary<TokenRecord> = fc
       version: fc.constant(1),
     },
     {
-      requiredKeys: [
-        'access_token',
-        'expires_at',
-        'refresh_token',
-        'refresh_token_expires_at',
-        'scope',
-        'token_type',
-      ],
+      requiredKeys: [...SEED_FIELDS],
     },
   )
   .map((r) => r as TokenRecord);
@@ -516,19 +510,7 @@ function mutate(text: string, edits: readonly Mutation[]): string {
 const retyped = fc
   .tuple(
     validRecord,
-    fc.constantFrom(
-      'access_token',
-      'expires_at',
-      'refresh_token',
-      'refresh_token_expires_at',
-      'scope',
-      'token_type',
-      'provider',
-      'issued_at',
-      'version',
-      '__proto__',
-      'constructor',
-    ),
+    fc.constantFrom(...SEED_FIELDS, 'provider', 'issued_at', 'version', '__proto__', 'constructor'),
     fc.option(fc.jsonValue({ maxDepth: 2 }), { nil: undefined }),
   )
   .map(([r, key, value]) => {

@@ -10,6 +10,7 @@ import { STORE_DRIVERS } from '../../src/stores/registry.js';
 import type { StoreKind, TokenStore } from '../../src/stores/types.js';
 import { stopAll } from '../helpers/processes.js';
 import { type RedisServer, startRedis } from '../helpers/redis.js';
+import { rejection } from '../helpers/rejection.js';
 import {
   assertBuilt,
   type Backing,
@@ -32,15 +33,6 @@ afterAll(async () => {
   await stopAll();
   await redis?.stop();
 });
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** Every registered kind: registering a store is what puts it through this suite. */
 const KINDS: StoreKind[] = STORE_DRIVERS.map((driver) => driver.kind);

@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isTdTokenError } from '../../src/errors.js';
 import { FileStore, MAX_TOKEN_FILE_BYTES } from '../../src/stores/file.js';
 import { hostTag } from '../../src/stores/host-id.js';
+import { rejection } from '../helpers/rejection.js';
 import { makeRecord, makeTempDir } from './support.js';
 
 let dir: string;
@@ -24,15 +25,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await fsp.rm(dir, { recursive: true, force: true });
 });
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** A pid that was alive a moment ago and is not now. */
 function deadPid(): number {

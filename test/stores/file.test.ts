@@ -9,18 +9,10 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { isTdTokenError } from '../../src/errors.js';
 import { FileStore } from '../../src/stores/file.js';
 import { hostIdentity } from '../../src/stores/host-id.js';
-import type { TokenRecord } from '../../src/token.js';
+import { SEED_FIELDS, type TokenRecord } from '../../src/token.js';
 import { spawnProcess, stopAll } from '../helpers/processes.js';
+import { rejection } from '../helpers/rejection.js';
 import { assertBuilt, CHILD, childAnswer, IS_ROOT, makeRecord, makeTempDir } from './support.js';
-
-const SEED_FIELDS = [
-  'access_token',
-  'expires_at',
-  'refresh_token',
-  'refresh_token_expires_at',
-  'scope',
-  'token_type',
-];
 
 let dir: string;
 let path: string;
@@ -39,15 +31,6 @@ afterEach(async () => {
 });
 
 afterAll(stopAll);
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 const mode = (p: string) => statSync(p).mode & 0o777;
 

@@ -9,6 +9,7 @@ import { isTdTokenError } from '../../src/errors.js';
 import { maskRedisUrl, type RedisClientConstructor, RedisStore } from '../../src/stores/redis.js';
 import { serializeTokenRecord } from '../../src/token.js';
 import { freePort, type RedisServer, startRedis } from '../helpers/redis.js';
+import { rejection } from '../helpers/rejection.js';
 import { eventually, makeRecord } from './support.js';
 
 const PASSWORD = `pw-${randomBytes(8).toString('hex')}`;
@@ -34,15 +35,6 @@ async function openStore(profile = `p-${randomBytes(4).toString('hex')}`, keyPre
   const store = await RedisStore.open(server.url, profile, { keyPrefix });
   open.push(store);
   return store;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 async function clientCount(): Promise<number> {

@@ -12,6 +12,7 @@ import { hostIdentity } from '../../src/stores/host-id.js';
 import { type SqliteDatabaseConstructor, SqliteStore } from '../../src/stores/sqlite.js';
 import type { TokenStore } from '../../src/stores/types.js';
 import { spawnProcess, stopAll } from '../helpers/processes.js';
+import { rejection } from '../helpers/rejection.js';
 import { openDatabase } from '../helpers/sqlite.js';
 import { makeRecord, makeTempDir } from './support.js';
 
@@ -34,15 +35,6 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((s) => s.close()));
   await fsp.rm(dir, { recursive: true, force: true });
 });
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 const mode = (p: string) => statSync(p).mode & 0o777;
 

@@ -5,9 +5,8 @@
  * @internal
  * @module
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { writePrivateFile } from '../../stores/atomic-file.js';
 import { openContext } from '../context.js';
 import { EXPORT_FORMATS, type ExportFormat, exportToken } from '../export-formats.js';
 import { UsageError } from '../failure.js';
@@ -38,24 +37,6 @@ only read a file td-token keeps fresh (e.g. 'td-token export ... --out' from cro
 exit codes: 0 written; 1 failed; 2 usage or configuration; 3 a person must log in again.`,
 };
 
-async function writePrivate(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(tmp, 'wx', 0o600);
-  try {
-    await handle.writeFile(text);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
-
 export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Promise<number> {
   const format = args.values['format'];
   if (typeof format !== 'string') {
@@ -75,7 +56,7 @@ export async function run(io: CliIO, args: CommandArgs, cli: CommandContext): Pr
     const text = exportToken(record, format as ExportFormat);
     if (typeof out === 'string') {
       const path = resolve(io.cwd, out);
-      await writePrivate(path, text);
+      await writePrivateFile(path, text, `the ${format} token file`);
       say(io, `wrote the ${format} token file ${path}`);
     } else {
       io.stdout.write(text);
