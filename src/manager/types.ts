@@ -7,7 +7,12 @@
 import type { LoginRequiredError } from '../errors.js';
 import type { RetryOptions } from '../oauth/index.js';
 
-/** Options of {@link TokenManager}. Every one has a default. */
+/**
+ * Options of {@link TokenManager}. Every one has a default.
+ *
+ * @example
+ * const td = new TokenManager(provider, store, { marginMs: 10 * 60_000, warnAtHours: [72, 24, 2] });
+ */
 export interface TokenManagerOptions {
   /** An access token is handed out only while it stays valid this much longer, ms (default 5 minutes). */
   marginMs?: number;
@@ -30,7 +35,13 @@ export interface TokenManagerOptions {
   lockTtlMs?: number;
 }
 
-/** Payload of the `refresh` event. */
+/**
+ * Payload of the `refresh` event.
+ *
+ * @example
+ * td.on('refresh', ({ expiresAt }) => console.error(`new access token until ${new Date(expiresAt)}`));
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ */
 export interface RefreshEvent {
   /** When the new access token expires, ms epoch. */
   expiresAt: number;
@@ -38,7 +49,13 @@ export interface RefreshEvent {
   refreshTokenRenewed: boolean;
 }
 
-/** Payload of the `refresh-token-expiring` event. */
+/**
+ * Payload of the `refresh-token-expiring` event.
+ *
+ * @example
+ * td.on('refresh-token-expiring', ({ hoursLeft }) => console.warn(`log in again within ${hoursLeft} h`));
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6
+ */
 export interface RefreshTokenExpiringEvent {
   /** When the refresh token expires, ms epoch. */
   expiresAt: number;
@@ -58,6 +75,9 @@ export interface RefreshTokenExpiringEvent {
  * - `login-required`: a person must log in again; the same error is thrown to the caller (once
  *   per error, however many callers shared the refresh). Not emitted by `login()`'s silent
  *   refresh, which falls back to the browser login instead.
+ *
+ * @example
+ * td.on('login-required', (err) => notifyMe(err.message));
  */
 export interface TokenManagerEvents {
   refresh: [RefreshEvent];
