@@ -103,7 +103,7 @@ describe('the sandbox is isolated from the client', () => {
       "import { refreshAccessToken } from 'td-token';",
       "import { startSandbox } from 'td-token/sandbox';",
       "import { generate } from 'selfsigned';",
-      "import { x } from '/work/main/src/token.js';",
+      "import { x } from '/home/me/td-token/src/token.js';",
       "import { sibling } from './nested/../../sandbox/apps.js';",
       "import { sneaky } from './../client.js';",
     ].join('\n');
@@ -118,7 +118,7 @@ describe('the sandbox is isolated from the client', () => {
       "example.ts: 'fs' (a package td-token does not depend on, or a built-in without node:)",
       "example.ts: 'td-token' (td-token itself, by its package name)",
       "example.ts: 'td-token/sandbox' (td-token itself, by its package name)",
-      "example.ts: '/work/main/src/token.js' (an absolute path)",
+      "example.ts: '/home/me/td-token/src/token.js' (an absolute path)",
       "example.ts: './../client.js' (resolves to src/client.js, outside src/sandbox)",
     ]);
   });
