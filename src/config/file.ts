@@ -174,23 +174,37 @@ export async function readConfigFile(
   return { profile, defaults, profiles };
 }
 
+/**
+ * A key's value in the config file: the profile's own section first, then the top level; with
+ * where it was found.
+ */
+export function fileValue<K extends keyof FileSection>(
+  file: ConfigFile | undefined,
+  key: K,
+  profile: string,
+  path: string,
+): Sourced<NonNullable<FileSection[K]>> | undefined {
+  if (!file) return undefined;
+  const own = file.profiles[profile]?.[key];
+  if (own !== undefined) {
+    return {
+      value: own as NonNullable<FileSection[K]>,
+      source: { kind: 'config-file', name: `${path}: profiles.${profile}.${key}` },
+    };
+  }
+  const shared = file.defaults[key];
+  if (shared !== undefined) {
+    return {
+      value: shared as NonNullable<FileSection[K]>,
+      source: { kind: 'config-file', name: `${path}: ${key}` },
+    };
+  }
+  return undefined;
+}
+
 /** The config file as a layer: the profile's own section first, then the top level. */
 export function fileLayer(file: ConfigFile | undefined, profile: string, path: string): Layer {
-  return (key) => {
-    if (!file) return undefined;
-    const own = file.profiles[profile]?.[key];
-    if (own !== undefined) {
-      return {
-        value: own,
-        source: { kind: 'config-file', name: `${path}: profiles.${profile}.${key}` },
-      };
-    }
-    const shared = file.defaults[key];
-    if (shared !== undefined) {
-      return { value: shared, source: { kind: 'config-file', name: `${path}: ${key}` } };
-    }
-    return undefined;
-  };
+  return (key) => fileValue(file, key, profile, path);
 }
 
 /** Read a `.env` file; undefined when there is none. Never overrides the real environment. */

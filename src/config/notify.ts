@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { ConfigFile } from './file.js';
+import { type ConfigFile, fileValue } from './file.js';
 import type { Sourced, ValueSource } from './layers.js';
 
 /** The notification settings. */
@@ -89,19 +89,7 @@ function fromFile(
   profile: string,
   path: string,
 ): Sourced<string | readonly string[]> | undefined {
-  if (file === undefined) return undefined;
-  const own = file.profiles[profile]?.[key];
-  if (own !== undefined) {
-    return {
-      value: own,
-      source: { kind: 'config-file', name: `${path}: profiles.${profile}.${key}` },
-    };
-  }
-  const shared = file.defaults[key];
-  if (shared !== undefined) {
-    return { value: shared, source: { kind: 'config-file', name: `${path}: ${key}` } };
-  }
-  return undefined;
+  return fileValue(file, key, profile, path);
 }
 
 /**
