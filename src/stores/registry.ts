@@ -14,6 +14,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
+import { SQLITE_FILE_NAME } from '../paths.js';
 import type { RecordCodec } from './codec.js';
 import type { EncryptionOptions } from './crypto.js';
 import { FileStore } from './file.js';
@@ -46,7 +47,7 @@ export interface StoreDriver<K extends StoreKind = StoreKind> {
 }
 
 /** The database file name used for the SQLite store when no `--store-url` is given. */
-export const DEFAULT_SQLITE_FILE = 'tokens.db';
+export const DEFAULT_SQLITE_FILE = SQLITE_FILE_NAME;
 
 function filePath(url: string): string {
   return url.startsWith('file:') ? fileURLToPath(url) : url;
