@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseEnv } from 'node:util';
 import { ConfigError } from '../errors.js';
-import { type ConfigKey, FILE_KEYS, type Layer, type Sourced } from './layers.js';
+import { type ConfigKey, FILE_KEYS, fileValue, type Layer, type Sourced } from './layers.js';
 import { NOTIFY_FILE_KEYS } from './notify.js';
 
 /** One section of the config file: the top level, or a profile's. */
@@ -172,34 +172,6 @@ export async function readConfigFile(
   // `$schema` (checked as a string above) only points editors at the schema.
   delete (defaults as Record<string, unknown>)['$schema'];
   return { profile, defaults, profiles };
-}
-
-/**
- * A key's value in the config file: the profile's own section first, then the top level; with
- * where it was found.
- */
-export function fileValue<K extends keyof FileSection>(
-  file: ConfigFile | undefined,
-  key: K,
-  profile: string,
-  path: string,
-): Sourced<NonNullable<FileSection[K]>> | undefined {
-  if (!file) return undefined;
-  const own = file.profiles[profile]?.[key];
-  if (own !== undefined) {
-    return {
-      value: own as NonNullable<FileSection[K]>,
-      source: { kind: 'config-file', name: `${path}: profiles.${profile}.${key}` },
-    };
-  }
-  const shared = file.defaults[key];
-  if (shared !== undefined) {
-    return {
-      value: shared as NonNullable<FileSection[K]>,
-      source: { kind: 'config-file', name: `${path}: ${key}` },
-    };
-  }
-  return undefined;
 }
 
 /** The config file as a layer: the profile's own section first, then the top level. */

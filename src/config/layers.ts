@@ -7,6 +7,7 @@
  * @module
  */
 import { ConfigError } from '../errors.js';
+import type { ConfigFile, FileSection } from './file.js';
 
 /** Kinds of configuration source, highest first. */
 export type SourceKind = 'flag' | 'env' | 'dotenv' | 'config-file' | 'default' | 'sandbox';
@@ -206,4 +207,32 @@ export function layered(
     }
     return undefined;
   };
+}
+
+/**
+ * A key's value in the config file: the profile's own section first, then the top level; with
+ * where it was found.
+ */
+export function fileValue<K extends keyof FileSection>(
+  file: ConfigFile | undefined,
+  key: K,
+  profile: string,
+  path: string,
+): Sourced<NonNullable<FileSection[K]>> | undefined {
+  if (!file) return undefined;
+  const own = file.profiles[profile]?.[key];
+  if (own !== undefined) {
+    return {
+      value: own as NonNullable<FileSection[K]>,
+      source: { kind: 'config-file', name: `${path}: profiles.${profile}.${key}` },
+    };
+  }
+  const shared = file.defaults[key];
+  if (shared !== undefined) {
+    return {
+      value: shared as NonNullable<FileSection[K]>,
+      source: { kind: 'config-file', name: `${path}: ${key}` },
+    };
+  }
+  return undefined;
 }

@@ -8,8 +8,8 @@
  *
  * @module
  */
-import { type ConfigFile, fileValue } from './file.js';
-import type { Sourced, ValueSource } from './layers.js';
+import type { ConfigFile } from './file.js';
+import { fileValue, type Sourced, type ValueSource } from './layers.js';
 
 /** The notification settings. */
 export type NotifyKey = 'notify' | 'notifyBefore' | 'notifyFailingAfter';
